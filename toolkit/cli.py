@@ -1,0 +1,51 @@
+"""Command line: ``python -m toolkit <command> ...``.
+
+Each command is a small function that parses nothing itself: argparse builds
+the namespace, the function calls the public API and prints or writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help: str):
+    """Register ``func(args) -> exit code`` with an ``add_arguments(parser)`` hook."""
+    def wrap(func: Command) -> Command:
+        _COMMANDS[name] = (func, getattr(func, "add_arguments", lambda p: None), help)
+        return func
+    return wrap
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _load_commands()
+    parser = argparse.ArgumentParser(prog="python -m toolkit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (func, add_arguments, help_text) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(func=func)
+    return parser
+
+
+def _load_commands() -> None:
+    # Importing a command module registers its commands. One line per module.
+    # --- summary ---
+    # --- sample-data ---
+    # --- audit ---
+    # --- recluster / suggest ---
+    # --- report ---
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
