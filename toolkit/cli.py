@@ -11,13 +11,17 @@ import sys
 from typing import Callable, Sequence
 
 Command = Callable[[argparse.Namespace], int]
-_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+_COMMANDS: dict[str, tuple[Command, str]] = {}
 
 
 def command(name: str, help: str):
-    """Register ``func(args) -> exit code`` with an ``add_arguments(parser)`` hook."""
+    """Register ``func(args) -> exit code`` as command ``name``.
+
+    The function may carry an ``add_arguments(parser)`` attribute, set after
+    the definition; it is looked up when the parser is built.
+    """
     def wrap(func: Command) -> Command:
-        _COMMANDS[name] = (func, getattr(func, "add_arguments", lambda p: None), help)
+        _COMMANDS[name] = (func, help)
         return func
     return wrap
 
@@ -26,16 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     _load_commands()
     parser = argparse.ArgumentParser(prog="python -m toolkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (func, add_arguments, help_text) in _COMMANDS.items():
+    for name, (func, help_text) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(p)
+        getattr(func, "add_arguments", lambda parser: None)(p)
         p.set_defaults(func=func)
     return parser
 
 
 def _load_commands() -> None:
     # Importing a command module registers its commands. One line per module.
-    # --- summary ---
+    # --- summary --- (enabled once the readers land)
     # --- sample-data ---
     # --- audit ---
     # --- recluster / suggest ---

@@ -191,7 +191,7 @@ def iter_documents(source: Any, collector: Collector, counts: ReadCounts) -> Ite
 
     Parameters
     ----------
-    source : path, dict, list, SDK model object, or a list of SDK objects
+    source : path, list of paths, dict, list of dicts, SDK model object(s)
         A path is a ``.json`` / ``.jsonl`` / ``.ndjson`` file (optionally
         ``.gz``) or a directory searched recursively for them, in sorted order.
     collector, counts
@@ -211,6 +211,11 @@ def iter_documents(source: Any, collector: Collector, counts: ReadCounts) -> Ite
         files = _list_dir(path) if path.is_dir() else [path]
         for file in files:
             yield from _iter_file(file, collector, counts)
+        return
+    if isinstance(source, (list, tuple)) and source and all(
+            isinstance(s, (str, os.PathLike)) for s in source):
+        for item in source:
+            yield from iter_documents(item, collector, counts)
         return
     source = to_plain(source)
     if isinstance(source, dict):
