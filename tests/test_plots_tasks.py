@@ -468,3 +468,15 @@ def test_feeds_on_read_task_history():
     assert twin.lines[0].get_ydata().tolist() == [10, 70]
     ax = plot_state_counts(history, ax=plt.figure().gca())
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["running", "succeeded"]
+
+
+def test_task_history_of_one_instant_spans_minutes_not_years():
+    import matplotlib.dates as mdates
+    from toolkit.plots import plot_task_history
+
+    history = pd.DataFrame({"task_id": ["t1"], "state": ["succeeded"],
+                            "observed_at": pd.to_datetime(["2025-03-02T08:00Z"])})
+    ax = plot_task_history(history, "t1")
+    lo, hi = ax.get_xlim()
+    assert 0 < (hi - lo) * 24 * 60 <= 3      # about two minutes
+    assert mdates.num2date(lo).year == 2025

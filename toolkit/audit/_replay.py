@@ -87,8 +87,13 @@ class AuditResult:
         return self.ledger.final
 
     def flagged(self) -> pd.DataFrame:
-        """The merges judged suspicious or likely wrong."""
-        return self.merges[self.merges["verdict"].isin(["suspicious", "likely-wrong"])]
+        """The applied merges judged suspicious or likely wrong.
+
+        Merges that were not applied (failed, pending) also carry a verdict —
+        whether applying them would be wise — but are not listed here.
+        """
+        m = self.merges
+        return m[m["outcome"].eq("applied") & m["verdict"].isin(["suspicious", "likely-wrong"])]
 
     def to_csv(self, path: Any) -> None:
         """Write the merges table as CSV (lists and dicts as JSON text)."""

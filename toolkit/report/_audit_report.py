@@ -27,7 +27,8 @@ import pandas as pd  # noqa: E402
 
 from .. import plots  # noqa: E402
 from ..audit import AuditResult  # noqa: E402
-from ..quality import calinski_harabasz, compare_to_truth, davies_bouldin, silhouette_report  # noqa: E402
+from ..quality import (calinski_harabasz, compare_to_truth, davies_bouldin, merge_impact,
+                       silhouette_report)  # noqa: E402
 from ._html import HtmlDocument  # noqa: E402
 from ._provenance import file_hashes, provenance_frame  # noqa: E402
 
@@ -166,20 +167,22 @@ def _flagged_section(doc: HtmlDocument, inputs: ReportInputs) -> None:
                                   "silhouette_before", "silhouette_after", "delta_pairwise_f",
                                   "delta_bcubed_f")}])
         doc.table(figures)
+        before = audit.ledger.state_at(int(row.step) - 1)
+        after = audit.ledger.state_at(int(row.step))
         ncols = 2 if history is not None and (history["task_id"] == row.task_id).any() else 1
         fig, axes = _figure(6 * ncols, 3.6, ncols=ncols)
         axes = [axes] if ncols == 1 else list(axes)
-        plots.plot_merge_impact(row._asdict(), ax=axes[0])
+        plots.plot_merge_impact(merge_impact(before, row.merge_to, list(row.merge_sources)),
+                                ax=axes[0])
         if ncols == 2:
             plots.plot_task_history(history, row.task_id, ax=axes[1])
+        for ax in axes:
+            ax.title.set_fontsize(8)
         doc.figure(fig, f"Impact and status history of task {row.task_id}")
-        if not pd.isna(row.step):
-            before = audit.ledger.state_at(int(row.step) - 1)
-            after = audit.ledger.state_at(int(row.step))
-            fig = plots.plot_merge_projection(before, after, row.merge_to, list(row.merge_sources),
-                                              projection=projection)
-            fig.set_size_inches(10, 4.2)
-            doc.figure(fig, f"Faces before and after task {row.task_id}, 2-D projection")
+        fig = plots.plot_merge_projection(before, after, row.merge_to, list(row.merge_sources),
+                                          projection=projection)
+        fig.set_size_inches(10, 4.2)
+        doc.figure(fig, f"Faces before and after task {row.task_id}, 2-D projection")
 
 
 def _tasks_section(doc: HtmlDocument, inputs: ReportInputs) -> None:
