@@ -56,8 +56,9 @@ def summary(args: argparse.Namespace) -> int:
         rejected_frames.append(rejected)
         out.append(f"\n## cluster records: {len(clusters)} ({_counts_line(clusters.attrs['counts'])})")
 
+    # The task and history readers read the same files: a broken line is reported by both.
     rejected = pd.concat([f for f in rejected_frames if len(f)], ignore_index=True) \
-        if any(len(f) for f in rejected_frames) else None
+        .drop_duplicates("source", ignore_index=True) if any(len(f) for f in rejected_frames) else None
     out.append(f"\n## rejected records: {0 if rejected is None else len(rejected)}")
     if rejected is not None:
         for row in rejected.itertuples():

@@ -58,6 +58,8 @@ def audit_directory(directory: str | Path, *, thresholds: Mapping[str, Any] | No
     files = [p for p in [layout.faces, layout.embeddings, *layout.task_sources] if p is not None]
     return ReportInputs(
         audit=audit, tasks=tasks, history=history,
-        rejected=pd.concat(bad, ignore_index=True) if bad else None,
+        # The task and history readers read the same files: a broken line is reported by both.
+        rejected=pd.concat(bad, ignore_index=True).drop_duplicates("source", ignore_index=True)
+        if bad else None,
         files=files, root=layout.root,
         parameters={"directory": layout.root.name, "errors": errors})
