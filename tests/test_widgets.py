@@ -1,0 +1,515 @@
+"""The dashboards, driven from Python: assign traits, click buttons, read what they show."""
+
+import base64
+import html
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from traitlets import TraitError
+
+import toolkit as tk
+from toolkit.widgets import AuditDashboard, TaskDashboard, export_decisions, plan_decisions
+from toolkit.widgets._html import cell_text, html_table, tint
+from toolkit.widgets._merge_view import NO_VERDICT, filter_merges
+from toolkit.widgets._task_view import MISSING, filter_tasks
+
+DIM = 32
+SCRIPT = "<script>alert(1)</script>"
+SAMPLE_DATA = Path(__file__).parent.parent / "sample_data"
+
+
+def _faces(seed=0):
+    """Four people; A is split in two fragments; B2 is B's look-alike sibling.
+
+    Clusters: a1, a2 (person A), b (person B), b2 (person B2, near B), c (person C).
+    """
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(4, DIM))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    b2 = base[1] + 0.9 * base[3]
+    people = {"A": base[0], "B": base[1], "B2": b2 / np.linalg.norm(b2), "C": base[2]}
+    layout = [("a1", "A", 8), ("a2", "A", 7), ("b", "B", 9), ("b2", "B2", 8), ("c", "C", 10)]
+    rows, vecs = [], []
+    for cid, person, n in layout:
+        for i in range(n):
+            vecs.append(people[person] + 1.05 * rng.normal(size=DIM) / math.sqrt(DIM))
+            rows.append({"face_id": f"{cid}-{i}", "cluster_id": cid, "identity": person,
+                         "file_id": f"photo-{cid}-{i}", "dataset": "ds1"})
+    X = np.asarray(vecs)
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    frame = pd.DataFrame(rows)
+    frame["norm"] = 1.0
+    return tk.FaceSet(frame, X)
+
+
+def _task(task_id, to, sources, *, status="Succeeded", end="2025-03-02T08:10:00Z", start=None,
+          code="", message="", user_data="", progress=None):
+    req = {"ProjectName": "proj", "DatasetName": "ds1", "To": to}
+    req.update({"From": sources[0]} if len(sources) == 1 else {"Froms": sources})
+    body = {"RequestId": f"req-{task_id}", "ProjectName": "proj", "EventId": f"ev-{task_id}",
+            "TaskId": task_id, "TaskType": "FigureClustersMerging", "Status": status,
+            "StartTime": start or end, "Code": code, "Message": message,
+            "UserData": user_data, "TaskRequestDefinition": json.dumps(req)}
+    if status != "Running":
+        body["EndTime"] = end
+    if progress is not None:
+        body["Progress"] = progress
+    return body
+
+
+TASKS = [
+    _task("t-right", "a1", ["a2"], end="2025-03-02T08:01:00Z"),
+    _task("t-wrong", "b", ["b2"], start="2025-03-02T08:02:00Z", end="2025-03-02T08:03:00Z",
+          user_data=SCRIPT),
+    _task("t-failed", "c", ["a1"], status="Failed", code="InternalError",
+          message="<b>boom</b>", end="2025-03-02T08:04:00Z"),
+    _task("t-pending", "c", ["b"], status="Running", start="2025-03-02T08:05:00Z", progress=40),
+    _task("t-vanished", "c", ["a2"], end="2025-03-02T08:06:00Z"),     # a2 went in t-right
+]
+# A client polling t-wrong: running at half way, then succeeded.
+SNAPSHOTS = [
+    {"ObservedAt": "2025-03-02T08:02:30Z",
+     "Response": {**_task("t-wrong", "b", ["b2"], status="Running", start="2025-03-02T08:02:00Z",
+                          progress=50)}},
+    {"ObservedAt": "2025-03-02T08:03:05Z", "Response": TASKS[1]},
+]
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return tk.read_tasks(TASKS)
+
+
+@pytest.fixture(scope="module")
+def history():
+    return tk.read_task_history(SNAPSHOTS)
+
+
+@pytest.fixture(scope="module")
+def audit(tasks):
+    return tk.audit_merges(_faces(), tasks)
+
+
+@pytest.fixture(scope="module")
+def shared_board(audit, tasks, history):
+    return AuditDashboard(audit, tasks=tasks, history=history)
+
+
+@pytest.fixture
+def board(shared_board):
+    """One dashboard for the module (drawing is the slow part; each board caches its
+    figures), put back to its starting state before every test."""
+    b = shared_board
+    b.verdicts, b.outcomes = b.verdict_filter.options, b.outcome_filter.options
+    b.selected, b.step, b.decisions = "t-right", 1, {}
+    b.export_dir = "merge-audit-export"
+    b.export_output.outputs = ()
+    return b
+
+
+def _kinds(output):
+    return [o["output_type"] for o in output.outputs]
+
+
+def _alts(output):
+    return [o["data"]["text/plain"] for o in output.outputs if o["output_type"] == "display_data"]
+
+
+# ------------------------------------------------------------------------- package
+def test_import_toolkit_does_not_import_ipywidgets():
+    code = ("import sys, toolkit; assert 'ipywidgets' not in sys.modules; "
+            "toolkit.widgets.TaskDashboard; assert 'ipywidgets' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_widgets_namespace_is_curated():
+    assert sorted(dir(tk.widgets)) == sorted(tk.widgets.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'plot_nothing'"):
+        tk.widgets.plot_nothing
+
+
+# ----------------------------------------------------------------------- html help
+@pytest.mark.parametrize("value, text", [
+    (None, ""), (float("nan"), ""), (pd.NA, ""), (pd.NaT, ""),
+    (0.123456789, "0.1235"), (3, "3"), (True, "True"),
+    ({"by": "ann", "a": [1, 2]}, '{"a":[1,2],"by":"ann"}'),     # sorted keys, compact JSON
+    (pd.Timestamp("2025-03-02T08:00:00Z"), "2025-03-02T08:00:00+00:00"),
+])
+def test_cell_text(value, text):
+    assert cell_text(value) == text
+
+
+def test_tint_mixes_30_percent_of_the_colour_with_white():
+    # 0x69 = 105: 255 - 0.3 * (255 - 105) = 210 = 0xd2; 0xff stays 0xff.
+    assert tint("#69ff69") == "#d2ffd2"
+
+
+def test_html_table_escapes_headers_and_cells_and_counts_hidden_rows():
+    frame = pd.DataFrame({"<th>": [SCRIPT, "x", "y"]})
+    out = html_table(frame, max_rows=2)
+    assert "<script>" not in out and "<th>" not in out.replace("<th style", "")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "&lt;th&gt;" in out
+    assert "1 more rows not shown." in out
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.text(max_size=30))
+def test_html_table_shows_any_text_as_text(text):
+    out = html_table(pd.DataFrame({"user_data": [text]}))
+    assert html.escape(text) in out
+    # Whatever the text holds, the only tags are the table's own.
+    tags = {t.split()[0].strip("/>") for t in out.split("<")[1:]}
+    assert tags <= {"table", "thead", "tbody", "tr", "th", "td"}
+
+
+# ------------------------------------------------------------------ audit dashboard
+def test_audit_dashboard_starts_on_the_first_merge(audit, tasks, history):
+    board = AuditDashboard(audit, tasks=tasks, history=history)
+    assert board.selected == audit.merges["task_id"].iloc[0] == "t-right"
+    assert board.verdicts == tuple(tk.plots.VERDICT_ORDER) + (NO_VERDICT,)
+    assert board.outcomes == ("applied", "failed", "pending", "vanished", "no-parameters")
+    assert [v for _, v in board.merge_list.options] == audit.merges["task_id"].tolist()
+    assert len(audit.merges) == 5
+    assert board.merge_list.value == "t-right"
+    # t-right is step 1; the history did not observe it: impact, then the projection.
+    assert board.step == 1 and board.step_slider.value == 1
+    assert _alts(board.merge_output) == ["<merge impact>",
+                                         "<faces before and after the merge, 2-D projection>"]
+    assert _kinds(board.quality_output) == ["display_data"]
+    assert board.error == ""
+
+
+@pytest.mark.parametrize("verdicts, outcomes, expected", [
+    (("suspicious",), None, ["t-wrong"]),
+    (("likely-wrong",), None, ["t-failed", "t-pending"]),
+    ((NO_VERDICT,), None, ["t-vanished"]),
+    (None, ("failed", "pending"), ["t-failed", "t-pending"]),
+    (("likely-correct",), ("vanished",), []),
+])
+def test_filters_narrow_the_list_and_move_the_selection(board, audit, verdicts, outcomes,
+                                                        expected):
+    # The audit's verdicts on this data: t-right likely-correct (score 1.06), t-wrong
+    # suspicious (0.64, between the cuts 0.6 and 0.75), t-failed and t-pending likely-wrong
+    # (-0.14, 0.13: judged on the final state), t-vanished none.
+    verdict_of = dict(zip(audit.merges["task_id"], audit.merges["verdict"].astype(object)))
+    assert verdict_of == {"t-right": "likely-correct", "t-wrong": "suspicious",
+                          "t-failed": "likely-wrong", "t-pending": "likely-wrong",
+                          "t-vanished": verdict_of["t-vanished"]}
+    assert pd.isna(verdict_of["t-vanished"])
+    if verdicts is not None:
+        board.verdicts = verdicts
+    if outcomes is not None:
+        board.outcomes = outcomes
+    assert [v for _, v in board.merge_list.options] == expected
+    assert board.selected == (expected[0] if expected else None)
+    assert board.verdict_filter.value == board.verdicts
+    if not expected:
+        assert "No merge passes the filters." in board.details.value
+        assert board.merge_output.outputs == ()
+        assert board.accept_button.disabled and board.reject_button.disabled
+
+
+def test_filter_widgets_drive_the_traits(board):
+    board.outcome_filter.value = ("vanished",)
+    assert board.outcomes == ("vanished",)
+    assert board.selected == "t-vanished"
+
+
+def test_picking_in_the_list_selects_and_moves_the_step(board):
+    board.merge_list.value = "t-wrong"
+    assert board.selected == "t-wrong"
+    assert board.step == 2                        # t-right ended first: t-wrong is step 2
+    assert "t-wrong" in board.step_caption.value
+    # The history observed t-wrong: its status history is drawn beside the impact.
+    assert _alts(board.merge_output)[0] == "<merge impact and task status history>"
+
+
+def test_selection_survives_a_filter_that_keeps_it(board):
+    board.selected = "t-wrong"
+    board.outcomes = ("applied",)
+    assert board.selected == "t-wrong" and board.merge_list.value == "t-wrong"
+
+
+def test_user_data_is_escaped_in_details_and_table(board):
+    board.selected = "t-wrong"
+    for value in (board.details.value, board.merge_table.value):
+        assert SCRIPT not in value
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in value
+
+
+def test_details_show_verdict_reasons_and_figures(board, audit):
+    board.selected = "t-wrong"
+    row = audit.merges.set_index("task_id").loc["t-wrong"]
+    assert "<b>suspicious</b>" in board.details.value
+    assert f"{row['score']:.4g}" in board.details.value
+    assert "below the suspicious cut 0.75" in board.details.value
+
+
+def test_failed_judged_merge_is_drawn_as_if_applied(board):
+    board.selected = "t-failed"
+    assert "failed" in board.details.value
+    assert _alts(board.merge_output) == ["<merge impact>",
+                                         "<faces before and after the merge, 2-D projection>"]
+    assert board.step == 1            # unchanged: a merge that was not applied has no step
+
+
+def test_vanished_merge_has_nothing_to_draw(board):
+    board.selected = "t-vanished"
+    assert _kinds(board.merge_output) == ["stream"]
+    assert "Nothing to draw for task t-vanished" in board.merge_output.outputs[0]["text"]
+    assert "no longer exists" in board.details.value
+
+
+def test_buttons_record_decisions_in_a_new_dict(board):
+    board.selected = "t-wrong"
+    before = board.decisions
+    board.reject_button.click()
+    assert board.decisions == {"t-wrong": "rejected"} and before == {}
+    board.selected = "t-failed"
+    board.accept_button.click()
+    assert board.decisions == {"t-wrong": "rejected", "t-failed": "accepted"}
+    assert "your decision: <b>accepted</b>" in board.details.value
+    assert "rejected" in board.merge_table.value
+    board.clear_button.click()
+    assert board.decisions == {"t-wrong": "rejected"}
+    assert "1 merge(s) to undo and 0 merge request(s)" in board.export_summary.value
+
+
+@pytest.mark.parametrize("trait, value, match", [
+    ("decisions", {"t-nope": "accepted"}, "not a merge of the audit"),
+    ("decisions", {"t-wrong": "maybe"}, r"must be one of \['accepted', 'rejected'\]"),
+    ("selected", "t-nope", "must be the task id of one of the audit's 5 merges"),
+    ("step", 9, "between 0 \\(the export\\) and 2"),
+    ("verdicts", ("great",), "must hold values among"),
+    ("outcomes", ("applied", "lost"), "'lost' was passed"),
+])
+def test_invalid_trait_values_are_refused(board, trait, value, match):
+    with pytest.raises(TraitError, match=match):
+        setattr(board, trait, value)
+
+
+def test_step_slider_marks_the_step_and_describes_it(board, audit):
+    board.step_slider.value = 0
+    assert board.step == 0
+    assert "the export, before any merge" in board.step_caption.value
+    board.step = 1
+    assert board.step_slider.value == 1
+    assert "t-right" in board.step_caption.value
+    assert f"{audit.timeline['silhouette'].iloc[1]:.4g}" in board.step_caption.value
+    assert _kinds(board.quality_output) == ["display_data"]
+    png = base64.b64decode(board.quality_output.outputs[0]["data"]["image/png"])
+    assert png.startswith(b"\x89PNG")
+
+
+def test_export_writes_undo_plan_requests_and_decisions(board, audit, tmp_path):
+    board.decisions = {"t-wrong": "rejected", "t-failed": "accepted", "t-pending": "accepted",
+                       "t-vanished": "accepted", "t-right": "accepted"}
+    board.export_text.value = str(tmp_path / "review")
+    assert board.export_dir == str(tmp_path / "review")
+    board.export_button.click()
+    assert board.error == ""
+    out = tmp_path / "review"
+    # Undo: only t-wrong (applied, rejected); its faces go back to b2.
+    undo = [orjson.loads(line) for line in (out / "undo_plan.jsonl").read_bytes().splitlines()]
+    assert [u["TaskId"] for u in undo] == ["t-wrong"]
+    assert undo[0]["To"] == "b"
+    assert undo[0]["MoveBack"] == [{"ClusterId": "b2", "FaceIds": [f"b2-{i}" for i in range(8)]}]
+    # Requests: only t-failed (failed, judged). t-pending still runs, t-vanished would fail
+    # again, t-right is applied already.
+    requests = [orjson.loads(x) for x in (out / "merge_requests.jsonl").read_bytes().splitlines()]
+    assert requests == [{"DatasetName": "ds1", "From": "a1", "ProjectName": "proj", "To": "c"}]
+    recorded = orjson.loads((out / "decisions.json").read_bytes())
+    assert recorded == {"dataset": "ds1", "decisions": board.decisions}
+    assert board.exported == {"directory": str(out), "undo_plan.jsonl": 1,
+                              "merge_requests.jsonl": 1, "decisions.json": 5}
+    assert str(out / "undo_plan.jsonl") in board.export_summary.value
+
+
+def test_export_error_is_shown_in_the_output_not_lost(board, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    board.export_dir = str(blocker)
+    board.export_button.click()
+    assert _kinds(board.export_output) == ["error"]
+    assert board.export_output.outputs[0]["ename"] == "NotADirectoryError"
+    assert board.error.startswith("NotADirectoryError: ") and "a-file" in board.error
+    # The next action that succeeds clears the error.
+    board.export_dir = str(tmp_path / "ok")
+    board.export_button.click()
+    assert board.error == "" and board.export_output.outputs == ()
+
+
+def test_audit_dashboard_refuses_what_is_not_an_audit(audit):
+    with pytest.raises(TypeError, match="`audit` must be an AuditResult"):
+        AuditDashboard(audit.merges)
+    with pytest.raises(tk.RecordError, match="`history` has no column 'observed_at'"):
+        AuditDashboard(audit, history=pd.DataFrame({"task_id": ["t"]}))
+
+
+# ------------------------------------------------------------------------ decisions
+@pytest.mark.parametrize("task_id, decision, action", [
+    ("t-wrong", "rejected", "undo"),        # applied, rejected
+    ("t-wrong", "accepted", "none"),        # applied already
+    ("t-failed", "accepted", "request"),    # failed, clusters existed: retry
+    ("t-failed", "rejected", "none"),       # nothing to undo
+    ("t-pending", "accepted", "none"),      # applies by itself
+    ("t-vanished", "accepted", "none"),     # would fail again
+])
+def test_plan_decisions(audit, task_id, decision, action):
+    plan = plan_decisions(audit, {task_id: decision})
+    assert plan[["task_id", "decision", "action"]].values.tolist() == [[task_id, decision, action]]
+
+
+def test_export_decisions_checks_its_arguments(audit, tmp_path):
+    with pytest.raises(ValueError, match="empty string was passed"):
+        export_decisions(audit, {}, " ")
+    with pytest.raises(TypeError, match="`audit` must be an AuditResult"):
+        export_decisions(audit.merges, {}, tmp_path)
+    with pytest.raises(ValueError, match="'t-nope', which is not a merge"):
+        export_decisions(audit, {"t-nope": "rejected"}, tmp_path)
+
+
+@settings(deadline=None, max_examples=40)
+@given(verdicts=st.sets(st.sampled_from(list(tk.plots.VERDICT_ORDER) + [NO_VERDICT])),
+       outcomes=st.sets(st.sampled_from(["applied", "failed", "pending", "vanished"])))
+def test_filter_merges_is_the_row_predicate(audit, verdicts, outcomes):
+    out = filter_merges(audit.merges, verdicts=tuple(verdicts), outcomes=tuple(outcomes))
+    expected = [r.task_id for r in audit.merges.itertuples()
+                if r.outcome in outcomes
+                and ((r.verdict if isinstance(r.verdict, str) else NO_VERDICT) in verdicts)]
+    assert out["task_id"].tolist() == expected
+
+
+def test_filter_merges_keeps_order(audit):
+    both = filter_merges(audit.merges, verdicts=("likely-wrong", "likely-correct"),
+                         outcomes=("applied", "failed", "pending"))
+    assert both["task_id"].tolist() == ["t-right", "t-failed", "t-pending"]
+
+
+# ------------------------------------------------------------------- task dashboard
+@pytest.fixture(scope="module")
+def mixed_tasks():
+    # IMM tasks plus a Huawei batch and one of its tasks, with a task type missing.
+    vias = [{"batch_task_list": [{"id": "batch-1", "name": "b", "created_at": 1740902400000,
+                                  "num_task": 1, "batch_task_status_info": {"failed": 1}}]},
+            {"batch_id": "batch-1", "tasks": [{"id": "cam-1", "name": "cam", "state": "FAILED",
+                                               "created_at": "1740902400000",
+                                               "error": {"code": "VIAS.1", "message": SCRIPT}}]}]
+    frame = tk.read_tasks(TASKS + vias)
+    return frame.assign(task_type=frame["task_type"].mask(frame["task_id"].eq("t-right")))
+
+
+@pytest.fixture(scope="module")
+def shared_task_board(mixed_tasks, history):
+    return TaskDashboard(mixed_tasks, history)
+
+
+@pytest.fixture
+def task_board(shared_task_board):
+    """One task dashboard for the module, with every filter open again before each test."""
+    b = shared_task_board
+    b.providers, b.task_types, b.states = (b.provider_filter.options, b.task_type_filter.options,
+                                           b.state_filter.options)
+    b.selected = 0
+    return b
+
+
+def test_task_dashboard_filters_and_tables(task_board, mixed_tasks):
+    board = task_board
+    assert board.providers == ("imm", "vias")
+    assert board.states == tuple(s for s in tk.plots.STATE_ORDER
+                                 if s in set(mixed_tasks["state"]))
+    assert MISSING in board.task_types
+    assert len(board.task_list.options) == len(mixed_tasks) == 7
+    assert _kinds(board.plots_output) == ["display_data", "display_data"]
+    board.providers = ("vias",)
+    assert sorted(board.filtered["task_id"]) == ["batch-1", "cam-1"]
+    assert "2 of 7 tasks" in board.summary.value
+    board.task_types = (MISSING,)
+    assert board.filtered.empty and board.selected is None
+    assert "No task matches the filters." in board.table.value
+    assert _kinds(board.plots_output) == ["stream"]
+
+
+def test_task_dashboard_escapes_records(task_board, mixed_tasks):
+    board = task_board
+    board.selected = int(np.flatnonzero(mixed_tasks["task_id"].eq("cam-1"))[0])
+    for value in (board.record.value, board.table.value):
+        assert SCRIPT not in value and "&lt;script&gt;" in value
+    board.selected = int(np.flatnonzero(mixed_tasks["task_id"].eq("t-failed"))[0])
+    assert "&lt;b&gt;boom&lt;/b&gt;" in board.record.value and "<b>boom" not in board.record.value
+
+
+def test_task_dashboard_shows_history_of_the_selected_task(task_board, mixed_tasks):
+    board = task_board
+    wrong = int(np.flatnonzero(mixed_tasks["task_id"].eq("t-wrong"))[0])
+    board.task_list.value = wrong
+    assert board.selected == wrong
+    assert _alts(board.history_output) == ["<task status history>"]
+    board.selected = int(np.flatnonzero(mixed_tasks["task_id"].eq("t-right"))[0])
+    assert _kinds(board.history_output) == ["stream"]
+    assert "the history has no observation of it" in board.history_output.outputs[0]["text"]
+
+
+def test_task_dashboard_shows_a_plotting_error(mixed_tasks):
+    broken = mixed_tasks.assign(state=mixed_tasks["state"].where(
+        ~mixed_tasks["task_id"].eq("t-right"), "exploded"))
+    board = TaskDashboard(broken)          # building does not raise: the error is shown
+    assert _kinds(board.plots_output) == ["error"]
+    assert board.plots_output.outputs[0]["ename"] == "RecordError"
+    assert "exploded" in board.error
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"tasks": pd.DataFrame({"task_id": ["t"]})}, tk.RecordError, "has no column 'provider'"),
+    ({"max_rows": 0}, ValueError, "`max_rows` must be an integer of at least 1"),
+])
+def test_task_dashboard_checks_its_arguments(mixed_tasks, kwargs, error, match):
+    args = {"tasks": mixed_tasks, **kwargs}
+    with pytest.raises(error, match=match):
+        TaskDashboard(args.pop("tasks"), **args)
+
+
+@pytest.mark.parametrize("trait, value, match", [
+    ("states", ("exploded",), "must hold values among"),
+    ("selected", 99, "row number from 0 to 6"),
+])
+def test_task_dashboard_refuses_invalid_traits(task_board, trait, value, match):
+    with pytest.raises(TraitError, match=match):
+        setattr(task_board, trait, value)
+
+
+def test_filter_tasks_missing_values_pass_with_missing(mixed_tasks):
+    out = filter_tasks(mixed_tasks, providers=("imm",), task_types=(MISSING,),
+                       states=tuple(tk.plots.STATE_ORDER))
+    assert out["task_id"].tolist() == ["t-right"]
+
+
+# ------------------------------------------------------------------ the sample data
+@pytest.fixture(scope="module")
+def sample():
+    from toolkit.report import audit_directory
+
+    return audit_directory(SAMPLE_DATA)
+
+
+def test_sample_data_dashboards(sample):
+    board = AuditDashboard(sample.audit, tasks=sample.tasks, history=sample.history)
+    board.verdicts = ("suspicious", "likely-wrong")
+    board.outcomes = ("applied",)
+    flagged = sample.audit.flagged()["task_id"].tolist()
+    assert [v for _, v in board.merge_list.options] == flagged and len(flagged) == 8
+    # One UserData of the sample holds a script tag; the table shows it as text.
+    board.verdicts = board.verdict_filter.options
+    assert SCRIPT not in board.merge_table.value
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in board.merge_table.value
+    assert board.error == ""
