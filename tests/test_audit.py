@@ -286,3 +286,11 @@ def test_flags_catch_the_wrong_merges_of_the_sample_data(sample_dir):
     assert precision >= 0.8 and recall >= 0.8
     # The second dataset's merges are counted, not replayed.
     assert audit.other_datasets and audit.dataset not in audit.other_datasets
+
+
+def test_export_undo_plan_of_chosen_tasks_ignores_verdicts(audit, tmp_path):
+    path = tmp_path / "undo.jsonl"
+    # A reviewer rejects the right merge: it is undone whatever its verdict.
+    assert export_undo_plan(audit, path, task_ids=["t-right", "t-failed"]) == 1
+    plan = orjson.loads(path.read_bytes())
+    assert plan["TaskId"] == "t-right" and plan["MoveBack"][0]["ClusterId"] == "a2"

@@ -108,7 +108,8 @@ def _select(frame: pd.DataFrame, accept: Any) -> pd.DataFrame:
 
 
 def export_undo_plan(audit: AuditResult, path: str | os.PathLike, *,
-                     verdicts: tuple[str, ...] = ("likely-wrong",)) -> int:
+                     verdicts: tuple[str, ...] = ("likely-wrong",),
+                     task_ids: Iterable[str] | None = None) -> int:
     """Write, for each applied merge judged wrong, the faces to move back.
 
     IMM has no split operation: a wrong merge is undone by taking the faces
@@ -124,6 +125,10 @@ def export_undo_plan(audit: AuditResult, path: str | os.PathLike, *,
         The JSONL file to write.
     verdicts : tuple of str, default=("likely-wrong",)
         Which verdicts to undo; add ``"suspicious"`` to include those.
+        Ignored when ``task_ids`` is given.
+    task_ids : iterable of str, default=None
+        Undo exactly these applied merges (e.g. the ones a reviewer rejected),
+        whatever their verdict.
 
     Returns
     -------
@@ -133,7 +138,8 @@ def export_undo_plan(audit: AuditResult, path: str | os.PathLike, *,
     if not isinstance(audit, AuditResult):
         raise TypeError(f"`audit` must be an AuditResult, but {type(audit).__name__} was passed.")
     frame = audit.merges
-    chosen = frame[frame["outcome"].eq("applied") & frame["verdict"].isin(verdicts)]
+    chosen = frame["verdict"].isin(verdicts) if task_ids is None else frame["task_id"].isin(list(task_ids))
+    chosen = frame[frame["outcome"].eq("applied") & chosen]
     entries = {e.task_id: e for e in audit.ledger.entries}
 
     def plan():

@@ -6,7 +6,6 @@ script can too.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,6 @@ import orjson
 import pandas as pd
 
 from ..audit import AuditResult, export_merge_requests, export_undo_plan
-from ..plots import VERDICT_ORDER
 
 __all__ = ["DECISIONS", "DecisionExport", "plan_decisions", "export_decisions", "check_decisions",
            "UNDO_PLAN_FILE", "MERGE_REQUESTS_FILE", "DECISIONS_FILE"]
@@ -186,10 +184,8 @@ def export_decisions(audit: AuditResult, decisions: Mapping[str, str], directory
     merges = audit.merges
     undo_ids = set(plan.loc[plan["action"].eq("undo"), "task_id"])
     request_ids = set(plan.loc[plan["action"].eq("request"), "task_id"])
-    # The undo plan is written by the audit's own exporter, on the rejected rows only;
-    # every verdict is allowed since the reviewer's decision, not the verdict, chose them.
-    rejected = dataclasses.replace(audit, merges=merges[merges["task_id"].isin(undo_ids)])
-    n_undo = export_undo_plan(rejected, root / UNDO_PLAN_FILE, verdicts=tuple(VERDICT_ORDER))
+    # The reviewer's decision, not the verdict, chooses the merges to undo.
+    n_undo = export_undo_plan(audit, root / UNDO_PLAN_FILE, task_ids=undo_ids)
     n_requests = export_merge_requests(merges[merges["task_id"].isin(request_ids)],
                                        root / MERGE_REQUESTS_FILE, project_name=project_name,
                                        dataset_name=audit.dataset)
