@@ -39,11 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_commands() -> None:
     # Importing a command module registers its commands. One line per module.
-    # --- summary --- (enabled once the readers land)
+    from . import _cli_summary  # noqa: F401  summary
     # --- sample-data ---
-    # --- audit ---
+    from . import _cli_sampledata  # noqa: F401
+    from . import _cli_audit  # noqa: F401  audit, report
     # --- recluster / suggest ---
-    # --- report ---
+    from . import _cli_recluster  # noqa: F401  recluster, suggest
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,6 +46,12 @@ class ReadCounts:
         Records folded into a row that another record had already created.
     rejected : int
         Records returned in the rejected frame (``errors="collect"``).
+
+    Examples
+    --------
+    >>> counts = ReadCounts(read=5, accepted=3, duplicates=1, rejected=1)
+    >>> counts.is_balanced(), counts.as_dict()
+    (True, {'read': 5, 'accepted': 3, 'duplicates': 1, 'rejected': 1})
     """
 
     read: int = 0
@@ -54,10 +60,12 @@ class ReadCounts:
     rejected: int = 0
 
     def as_dict(self) -> dict[str, int]:
+        """The four counts as a plain dict (what ``frame.attrs["counts"]`` holds)."""
         return {"read": self.read, "accepted": self.accepted,
                 "duplicates": self.duplicates, "rejected": self.rejected}
 
     def is_balanced(self) -> bool:
+        """Whether ``read == accepted + duplicates + rejected``."""
         return self.read == self.accepted + self.duplicates + self.rejected
 
 
@@ -69,7 +77,30 @@ def _check_errors(errors: str) -> str:
 
 
 class Collector:
-    """Routes bad records: raise at once, or keep them with their reason."""
+    """Routes bad records: raise at once, or keep them with their reason.
+
+    Parameters
+    ----------
+    errors : {"raise", "collect"}, default="raise"
+        ``"raise"``: :meth:`reject` raises :class:`~toolkit.errors.RecordError`
+        at the first bad record. ``"collect"``: it keeps the record and goes on.
+
+    Attributes
+    ----------
+    rows : list of dict
+        The rejected records so far, each ``{"source", "reason", "raw"}``.
+
+    Examples
+    --------
+    >>> collector = Collector("collect")
+    >>> collector.reject("tasks.jsonl:2", "not a JSON object", raw="[1]")
+    >>> collector.frame().to_dict("records")
+    [{'source': 'tasks.jsonl:2', 'reason': 'tasks.jsonl:2: not a JSON object', 'raw': '[1]'}]
+    >>> Collector().reject("object", "empty record")
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.RecordError: object: empty record
+    """
 
     def __init__(self, errors: str = "raise") -> None:
         self.errors = _check_errors(errors)
@@ -77,6 +108,7 @@ class Collector:
 
     @property
     def collecting(self) -> bool:
+        """Whether bad records are kept (``errors="collect"``) rather than raised."""
         return self.errors == "collect"
 
     def reject(self, source: str, reason: str, raw: Any = None, *, field: str | None = None,
