@@ -480,3 +480,14 @@ def test_task_history_of_one_instant_spans_minutes_not_years():
     lo, hi = ax.get_xlim()
     assert 0 < (hi - lo) * 24 * 60 <= 3      # about two minutes
     assert mdates.num2date(lo).year == 2025
+
+
+def test_task_history_of_a_few_seconds_is_not_padded_to_minutes():
+    from toolkit.plots import plot_task_history
+
+    history = pd.DataFrame({"task_id": ["t1", "t1"], "state": ["running", "succeeded"],
+                            "observed_at": pd.to_datetime(["2025-03-02T08:00:00Z",
+                                                           "2025-03-02T08:00:04Z"])})
+    ax = plot_task_history(history, "t1")
+    lo, hi = ax.get_xlim()
+    assert (hi - lo) * 24 * 3600 < 10      # seconds, not minutes

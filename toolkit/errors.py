@@ -31,6 +31,13 @@ class RecordError(ValueError):
         What the field should hold.
     got : object, optional
         What it held.
+
+    Examples
+    --------
+    >>> err = RecordError("tasks.jsonl:3", "bad task record", field="Progress",
+    ...                   expected="an integer from 0 to 100", got=150)
+    >>> print(err)
+    tasks.jsonl:3: bad task record; field 'Progress'; expected an integer from 0 to 100, got 150
     """
 
     def __init__(self, source: str, reason: str, *, field: str | None = None,
@@ -62,6 +69,12 @@ class MergeError(ValueError):
         The value received.
     rule : str
         The rule that was broken, in words.
+
+    Examples
+    --------
+    >>> err = MergeError("InvalidArgument", "Froms", [], "Froms must hold 1 to 100 ids")
+    >>> err.code, str(err)
+    ('InvalidArgument', 'InvalidArgument: Froms=[]: Froms must hold 1 to 100 ids')
     """
 
     def __init__(self, code: str, field: str, value: Any, rule: str) -> None:
@@ -85,6 +98,14 @@ class ImmError(Exception):
         HTTP status the cloud would answer with (400, 404).
     request_id : str or None
         Id of the rejected request.
+
+    Examples
+    --------
+    >>> err = ImmError("ResourceNotFound", "The specified task 't-1' is not found.", 404)
+    >>> err.code, err.status_code
+    ('ResourceNotFound', 404)
+    >>> print(err)
+    404 ResourceNotFound: The specified task 't-1' is not found.
     """
 
     def __init__(self, code: str, message: str, status_code: int = 400,
@@ -106,6 +127,17 @@ class ViasError(Exception):
     body : dict
         The Huawei error body: ``error_code``, ``error_msg``, ``detail``,
         ``params``, ``reason``, ``advice``.
+
+    Examples
+    --------
+    >>> err = ViasError(400, {"error_code": "VIAS.00010001",
+    ...                       "error_msg": "Invalid parameter: name.", "detail": "too long",
+    ...                       "params": ["name"], "reason": "Invalid parameter.",
+    ...                       "advice": "Fix the body and retry."})
+    >>> err.status_code, err.body["params"]
+    (400, ['name'])
+    >>> print(err)
+    400 VIAS.00010001: Invalid parameter: name. (too long)
     """
 
     def __init__(self, status_code: int, body: dict) -> None:

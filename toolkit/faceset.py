@@ -25,7 +25,23 @@ NO_CLUSTER_IDS = frozenset({"figure-cluster-id-independent", "figure-cluster-id-
 def is_clustered(cluster_ids: Any) -> np.ndarray:
     """Boolean mask: True where a face belongs to a real cluster.
 
-    Missing values and IMM's reserved ids mean "in no cluster".
+    Missing values, empty strings and IMM's reserved ids
+    (:data:`NO_CLUSTER_IDS`) mean "in no cluster".
+
+    Parameters
+    ----------
+    cluster_ids : array-like of shape (n_faces,)
+        Cluster ids as read (strings, possibly missing).
+
+    Returns
+    -------
+    mask : ndarray of shape (n_faces,), bool
+        True where the face is in a real cluster.
+
+    Examples
+    --------
+    >>> is_clustered(["Cluster-a", None, "", "figure-cluster-id-independent"]).tolist()
+    [True, False, False, False]
     """
     s = pd.Series(cluster_ids, dtype="object")
     return (s.notna() & ~s.isin(NO_CLUSTER_IDS) & (s != "")).to_numpy(dtype=bool)
@@ -49,6 +65,18 @@ class FaceSet:
     counts : dict
         The reader's record counts (``read``, ``accepted``, ``duplicates``,
         ``rejected``); empty for a FaceSet built in memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> faces = pd.DataFrame({"face_id": ["f1", "f2", "f3"],
+    ...                       "cluster_id": ["Cluster-a", "Cluster-a", None]})
+    >>> fs = FaceSet(faces, np.eye(3, dtype=np.float32))
+    >>> fs
+    FaceSet(3 faces, dim=3, 1 clusters, 1 in no cluster)
+    >>> fs.clustered.tolist()
+    [True, True, False]
     """
 
     faces: pd.DataFrame

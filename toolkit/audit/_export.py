@@ -67,6 +67,27 @@ def export_merge_requests(merges: Any, path: str | os.PathLike, *, accept: Any =
     -------
     int
         The number of requests written.
+
+    Examples
+    --------
+    Accepted merge suggestions, as requests to send:
+
+    >>> import json, tempfile
+    >>> import pandas as pd
+    >>> from pathlib import Path
+    >>> suggestions = pd.DataFrame({"to": ["Cluster-a", "Cluster-c"],
+    ...                             "froms": [["Cluster-b"], ["Cluster-d", "Cluster-e"]],
+    ...                             "accept": [True, True]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "requests.jsonl"
+    ...     n = export_merge_requests(suggestions, path, project_name="audit-proj",
+    ...                               dataset_name="family-photos")
+    ...     lines = path.read_text().splitlines()
+    >>> n
+    2
+    >>> request = json.loads(lines[1])
+    >>> request["ProjectName"], request["DatasetName"], request["Froms"], request["To"]
+    ('audit-proj', 'family-photos', ['Cluster-d', 'Cluster-e'], 'Cluster-c')
     """
     if isinstance(merges, AuditResult):
         frame = merges.merges
@@ -134,6 +155,29 @@ def export_undo_plan(audit: AuditResult, path: str | os.PathLike, *,
     -------
     int
         The number of merges in the plan.
+
+    Examples
+    --------
+    The audit of :func:`~toolkit.audit_merges`' example, where ``t2`` wrongly
+    merged ``b`` into ``a``:
+
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> audit = tk.audit_merges(state, [merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     n = export_undo_plan(audit, Path(tmp) / "undo.jsonl")
+    ...     plan = json.loads((Path(tmp) / "undo.jsonl").read_text())
+    >>> n, plan["TaskId"], plan["MoveBack"]
+    (1, 't2', [{'ClusterId': 'b', 'FaceIds': ['face-2', 'face-3']}])
     """
     if not isinstance(audit, AuditResult):
         raise TypeError(f"`audit` must be an AuditResult, but {type(audit).__name__} was passed.")

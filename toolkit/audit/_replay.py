@@ -67,6 +67,26 @@ class AuditResult:
     other_datasets : dict
         Dataset name to the number of merge tasks that were not replayed
         because they belong to another dataset.
+
+    Examples
+    --------
+    The audit of :func:`audit_merges`' example, one right and one wrong merge:
+
+    >>> import json
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> audit = tk.audit_merges(state, [merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> audit.timeline[["step", "n_clusters"]].values.tolist()
+    [[0, 4], [1, 3], [2, 2]]
+    >>> audit.flagged()["task_id"].tolist(), audit.final.cluster_ids.tolist()
+    (['t2'], ['a', 'd'])
     """
 
     merges: pd.DataFrame
@@ -212,6 +232,25 @@ def audit_merges(faces: Any, tasks: Any, *, thresholds: Thresholds | Mapping[str
 
     Examples
     --------
+    Four clusters: ``c`` is more of ``a``'s person, ``b`` someone else. Merge
+    ``t1`` joins ``c`` into ``a`` (right), ``t2`` joins ``b`` into ``a`` (wrong):
+
+    >>> import json
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> audit = audit_merges(state, [merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> audit.merges[["task_id", "step", "outcome", "verdict"]].values.tolist()
+    [['t1', 1, 'applied', 'likely-correct'], ['t2', 2, 'applied', 'likely-wrong']]
+
+    On the sample data:
+
     >>> audit = audit_merges(tk.read_faces("sample_data/faces.parquet"),
     ...                      tk.read_tasks("sample_data/tasks"))      # doctest: +SKIP
     >>> audit.flagged()[["task_id", "verdict", "score"]]               # doctest: +SKIP

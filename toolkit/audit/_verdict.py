@@ -59,6 +59,17 @@ class Thresholds:
     cooccurrence_suspicious : int, default=2
         Photos holding faces of both sides that make a merge suspicious on
         their own.
+
+    Examples
+    --------
+    >>> Thresholds(suspicious_below=0.8)
+    Thresholds(suspicious_below=0.8, wrong_below=0.6, cooccurrence_suspicious=2)
+    >>> Thresholds.coerce({"wrong_below": 0.5}).wrong_below
+    0.5
+    >>> Thresholds(suspicious_below=0.5, wrong_below=0.6)
+    Traceback (most recent call last):
+    ...
+    ValueError: `wrong_below` (0.6) must not exceed `suspicious_below` (0.5).
     """
 
     suspicious_below: float = 0.75
@@ -80,6 +91,7 @@ class Thresholds:
 
     @classmethod
     def coerce(cls, value: "Thresholds | Mapping[str, Any] | None") -> "Thresholds":
+        """A Thresholds from None (the defaults), a dict of cuts, or a Thresholds."""
         if value is None:
             return cls()
         if isinstance(value, cls):

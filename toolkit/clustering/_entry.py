@@ -21,6 +21,15 @@ class LedgerError(ValueError):
     longer separable from, when a recorded entry does not reproduce on the
     faces it is replayed on, and when a ledger file is malformed or was saved
     for other faces.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from toolkit.clustering import ClusterState, Ledger
+    >>> Ledger(ClusterState.from_arrays(np.eye(2), ["a", "b"])).undo_last()
+    Traceback (most recent call last):
+    ...
+    toolkit.clustering._entry.LedgerError: The ledger holds no merges to undo.
     """
 
 
@@ -133,6 +142,17 @@ class LedgerEntry:
     -----
     Entries compare equal (``==``) when every field is identical, arrays bit
     for bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from toolkit.clustering import ClusterState
+    >>> state = ClusterState.from_arrays(np.eye(3), ["a", "a", "b"])
+    >>> after, entry = state.merge("a", from_="b")
+    >>> entry.to, entry.sources, entry.to_count_before, entry.source_counts
+    ('a', ('b',), 2, (1,))
+    >>> after.undo(entry).equals(state)
+    True
     """
 
     to: str

@@ -37,6 +37,29 @@ class UnknownClusterError(MergeError, KeyError):
 
     Both a :class:`~toolkit.errors.MergeError` and a :class:`KeyError`, so
     ``except KeyError`` works for look-ups.
+
+    Parameters
+    ----------
+    code : str
+        ``"ResourceNotFound"``.
+    field : str
+        The argument or request field that named the cluster (``"cluster_id"``,
+        ``"To"``, ``"From"``, ``"Froms"``).
+    value : object
+        The id received.
+    rule : str
+        Why it names no cluster, in words.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from toolkit.clustering import ClusterState
+    >>> state = ClusterState.from_arrays(np.eye(2), ["Cluster-a", "Cluster-b"])
+    >>> try:
+    ...     state.cluster_index("Cluster-z")
+    ... except KeyError as err:
+    ...     print(type(err).__name__, err.code, err.value)
+    UnknownClusterError ResourceNotFound Cluster-z
     """
 
     def __str__(self) -> str:
@@ -83,6 +106,19 @@ class MergeRule:
     needs_existing : bool
         Whether the rule checks existence and so only runs when the set of
         existing cluster ids is known.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> size = [r for r in MERGE_RULES if r.field == "UserData"][-1]
+    >>> size.code, size.rule
+    ('InvalidArgument', 'UserData must be at most 2048 bytes in UTF-8')
+    >>> size.apply(SimpleNamespace(user_data="x" * 2048, tags=None, existing=None))
+    >>> try:
+    ...     size.apply(SimpleNamespace(user_data="x" * 2049, tags=None, existing=None))
+    ... except MergeError as err:
+    ...     print(err.field, err.code)
+    UserData InvalidArgument
     """
 
     code: str

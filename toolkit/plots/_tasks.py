@@ -28,6 +28,7 @@ _MAX_BINS = 5000
 
 
 _ONE_MINUTE = 1.0 / (24 * 60)   # in matplotlib date units (days)
+_ONE_SECOND = _ONE_MINUTE / 60
 
 
 def _date_axis(ax, label: str = "time (UTC)") -> None:
@@ -594,7 +595,7 @@ def plot_task_history(history: pd.DataFrame, task_id: str, *, ax: Any = None):
                  f"{changes} state change{'s' if changes != 1 else ''}")
     ax.set_yticks(np.arange(len(_style.STATE_ORDER)), list(_style.STATE_ORDER))
     ax.set_ylim(-0.5, len(_style.STATE_ORDER) - 0.5)
-    if x[-1] - x[0] < _ONE_MINUTE:
+    if x[-1] - x[0] < _ONE_SECOND:
         # A single instant: matplotlib would pad it to years; show a minute either side.
         ax.set_xlim(x[0] - _ONE_MINUTE, x[-1] + _ONE_MINUTE)
     ax.legend(handles=handles, fontsize="small", loc="upper left")

@@ -103,6 +103,17 @@ class MergeImpact:
         None without ground truth.
     n_faces_recomputed : int
         Faces whose silhouette had to be recomputed.
+
+    Examples
+    --------
+    Built by :func:`merge_impact`:
+
+    >>> import numpy as np
+    >>> from toolkit.clustering import ClusterState
+    >>> X = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8], [0.6, -0.8]])
+    >>> impact = merge_impact(ClusterState.from_arrays(X, ["a", "a", "b", "b", "c"]), "a", "c")
+    >>> impact.froms, impact.sizes, impact.merged_size
+    (('c',), {'a': 2, 'c': 1}, 3)
     """
 
     to: str

@@ -192,6 +192,18 @@ class SilhouetteReport:
         Faces in no cluster, left out.
     n_clusters : int
         Clusters.
+
+    Examples
+    --------
+    Built by :func:`silhouette_report`:
+
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8], [0.6, -0.8]])
+    >>> report = silhouette_report(X, ["a", "a", "b", "b", None])
+    >>> report.n_clusters, report.nearest.tolist()
+    (2, ['b', 'b', 'a', 'a', None])
+    >>> report.to_frame().columns.tolist()
+    ['cluster_id', 'silhouette', 'nearest_cluster']
     """
 
     score: float

@@ -61,6 +61,27 @@ class ReportInputs:
         Paths in the provenance block are shown relative to it.
     parameters : dict
         Anything else the reader of the report needs to re-run it.
+
+    Examples
+    --------
+    The audit of :func:`toolkit.audit_merges`' example, with its task records:
+
+    >>> import json
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> tasks = tk.read_tasks([merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> inputs = ReportInputs(audit=tk.audit_merges(state, tasks), tasks=tasks)
+    >>> inputs.history is None, inputs.files
+    (True, [])
+
+    :func:`toolkit.report.audit_directory` builds one from a data directory.
     """
 
     audit: AuditResult
@@ -222,7 +243,43 @@ def _provenance_section(doc: HtmlDocument, inputs: ReportInputs) -> None:
 
 
 def build_report(inputs: ReportInputs, *, title: str = "Face-cluster merge audit") -> str:
-    """The report as one HTML string (see the module docstring for its sections)."""
+    """The audit report as one self-contained HTML string.
+
+    Sections: summary; the merges with verdicts and reasons; cluster quality
+    before and after; one section per suspicious or likely-wrong merge; the
+    task history; provenance. Every record string is escaped; images are
+    inline PNGs. The same inputs give the same string.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        The audit, the task records and what else the report shows.
+    title : str, default="Face-cluster merge audit"
+        The page title and top heading (escaped).
+
+    Returns
+    -------
+    str
+        A complete HTML document (``<!DOCTYPE html>`` ...).
+
+    Examples
+    --------
+    >>> import json
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> tasks = tk.read_tasks([merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> inputs = ReportInputs(audit=tk.audit_merges(state, tasks), tasks=tasks)
+    >>> html = build_report(inputs, title="Tiny audit")
+    >>> html.startswith("<!DOCTYPE html>"), "<title>Tiny audit</title>" in html
+    (True, True)
+    """
     doc = HtmlDocument(title)
     _summary(doc, inputs)
     _merges_section(doc, inputs.audit)
@@ -234,7 +291,45 @@ def build_report(inputs: ReportInputs, *, title: str = "Face-cluster merge audit
 
 
 def write_report(inputs: ReportInputs, path: str | Path, *, title: str = "Face-cluster merge audit") -> Path:
-    """Write :func:`build_report` to ``path`` (UTF-8) and return the path."""
+    """Write the audit report (:func:`build_report`) to an HTML file.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        The audit, the task records and what else the report shows.
+    path : str or path-like
+        The file to write (UTF-8); replaced if it exists.
+    title : str, default="Face-cluster merge audit"
+        The page title and top heading.
+
+    Returns
+    -------
+    Path
+        ``path``, as a :class:`pathlib.Path`.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> tasks = tk.read_tasks([merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> inputs = ReportInputs(audit=tk.audit_merges(state, tasks), tasks=tasks)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_report(inputs, Path(tmp) / "report.html")
+    ...     text = path.read_text(encoding="utf-8")
+    >>> path.name, text.startswith("<!DOCTYPE html>")
+    ('report.html', True)
+
+    From the command line: ``python -m toolkit audit sample_data --out report.html``.
+    """
     path = Path(path)
     path.write_text(build_report(inputs, title=title), encoding="utf-8")
     return path

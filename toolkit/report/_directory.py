@@ -35,6 +35,18 @@ def audit_directory(directory: str | Path, *, thresholds: Mapping[str, Any] | No
     ReportInputs
         The audit with the tasks, history, rejected records and input files,
         ready for :func:`toolkit.report.write_report`.
+
+    Examples
+    --------
+    On a small sample-data directory:
+
+    >>> import tempfile
+    >>> from toolkit.sampledata import make_sample_data
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = make_sample_data(tmp, n_faces=800, n_identities=30, dim=16)
+    ...     inputs = audit_directory(tmp)
+    >>> inputs.audit.dataset, [p.name for p in inputs.files]
+    ('family-photos', ['faces.parquet', 'tasks', 'huawei'])
     """
     layout = DataLayout.discover(directory)
     if layout.faces is None:

@@ -54,8 +54,8 @@ def as_timedelta(value: object, name: str) -> timedelta:
 class SystemClock:
     """Real UTC time; sleeping blocks for real.
 
-    Example
-    -------
+    Examples
+    --------
     >>> SystemClock().now().tzinfo
     datetime.timezone.utc
     """
@@ -102,8 +102,8 @@ class ManualClock:
     whose simulated run ends at 10:00:02 records exactly 10:00:02, whatever the
     step the caller asked for.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from datetime import timedelta
     >>> clock = ManualClock()
     >>> clock.now().isoformat()

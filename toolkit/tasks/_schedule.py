@@ -48,8 +48,8 @@ class WeeklySchedule:
     ViasError
         Status 400 when the schedule breaks a VIAS rule.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from datetime import datetime, timezone
     >>> s = WeeklySchedule({"type": "weekly", "timezone": "+08:00", "days_of_week": [1],
     ...                     "periods": [[{"begin_at": "07:30:00", "end_at": "19:00:00"}]]})

@@ -182,6 +182,38 @@ class ViasService:
     Not built directly: a :class:`~toolkit.tasks.TaskEngine` makes one, sharing
     its clock, its seeded id generator and its history. Every method is
     synchronous and thread-safe.
+
+    Parameters
+    ----------
+    clock : SystemClock or ManualClock
+        The engine's clock: every ``created_at`` / ``updated_at`` and history
+        time comes from it.
+    history : HistoryLog
+        The engine's status history; each member-task state change adds a
+        row (``provider`` ``"vias"``, ``task_type`` ``"task"``).
+    rng : random.Random
+        The engine's seeded generator; batch and task ids (32 lower-case hex
+        digits) are drawn from it.
+    rng_lock : threading.Lock
+        Guards ``rng``, which the IMM half shares.
+
+    Examples
+    --------
+    >>> from toolkit.tasks import TaskEngine, ManualClock
+    >>> with TaskEngine(ManualClock()) as engine:
+    ...     vias = engine.vias
+    ...     vias.set_video_source_online("proj-1", "cam-0002", False)
+    ...     r = vias.create_batch_task("proj-1", {
+    ...         "name": "lobby", "service_name": "face-capture", "service_version": "1.0.0",
+    ...         "batch_input": {"video_source_group": [{"video_source_group_id": "grp-1",
+    ...             "video_source_list": [{"video_source_id": "cam-0001"},
+    ...                                   {"video_source_id": "cam-0002"}]}]},
+    ...         "output": {"event_center": True}})
+    ...     listed = vias.list_batch_tasks("proj-1")
+    >>> r["total_count"], r["succeed_count"], r["failed_count"]
+    (2, 1, 1)
+    >>> listed["batch_task_list"][0]["batch_task_status_info"]
+    {'running': 1, 'start_failed': 1}
     """
 
     def __init__(self, clock: Any, history: HistoryLog, rng: random.Random,
@@ -256,8 +288,8 @@ class ViasService:
             BatchTaskResDto ``{id, total_count, succeed_count, failed_count,
             error_list}``: one member task per video source, each started.
 
-        Example
-        -------
+        Examples
+        --------
         >>> from toolkit.tasks import TaskEngine, ManualClock
         >>> with TaskEngine(ManualClock()) as engine:
         ...     r = engine.vias.create_batch_task("proj-1", {

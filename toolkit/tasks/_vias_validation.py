@@ -63,6 +63,18 @@ class Rule:
         Which calls the rule applies to.
     note : str
         Why the rule exists when the cloud documentation does not state it.
+    value_type : str
+        The JSON type the checked value must have for the rule to apply, when
+        it differs from the check's usual one (see :attr:`needs`).
+
+    Examples
+    --------
+    The rules are data (:data:`~toolkit.tasks.VIAS_RULES`), one test checks
+    them all:
+
+    >>> from toolkit.tasks import VIAS_RULES
+    >>> [(r.check, r.arg, r.on) for r in VIAS_RULES if r.path == "name" and r.check != "pattern"]
+    [('required', None, 'create'), ('type', 'string', 'both'), ('length', (1, 100), 'both')]
     """
 
     path: str

@@ -97,9 +97,23 @@ def plan_decisions(audit: AuditResult, decisions: Mapping[str, str]) -> pd.DataF
 
     Examples
     --------
-    >>> plan = plan_decisions(audit, {"t-wrong": "rejected"})      # doctest: +SKIP
-    >>> plan["action"].tolist()                                      # doctest: +SKIP
-    ['undo']
+    The audit of :func:`toolkit.audit_merges`' example (``t1`` right, ``t2``
+    wrong, both applied):
+
+    >>> import json
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> audit = tk.audit_merges(state, [merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> plan = plan_decisions(audit, {"t1": "accepted", "t2": "rejected"})
+    >>> plan[["task_id", "decision", "action"]].values.tolist()
+    [['t1', 'accepted', 'none'], ['t2', 'rejected', 'undo']]
     """
     if not isinstance(audit, AuditResult):
         raise TypeError(f"`audit` must be an AuditResult, but {type(audit).__name__} was passed.")
@@ -128,6 +142,29 @@ class DecisionExport:
         ``decisions.json`` (decisions recorded).
     plan : DataFrame
         :func:`plan_decisions` of the decisions written.
+
+    Examples
+    --------
+    The audit of :func:`toolkit.audit_merges`' example; the reviewer rejects
+    the wrong merge ``t2``:
+
+    >>> import json, tempfile
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> audit = tk.audit_merges(state, [merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = export_decisions(audit, {"t2": "rejected"}, tmp)
+    >>> out.files
+    {'undo_plan.jsonl': 1, 'merge_requests.jsonl': 0, 'decisions.json': 1}
+    >>> out.plan[["task_id", "action"]].values.tolist()
+    [['t2', 'undo']]
     """
 
     directory: Path
@@ -168,9 +205,28 @@ def export_decisions(audit: AuditResult, decisions: Mapping[str, str], directory
 
     Examples
     --------
-    >>> out = export_decisions(audit, {"t-wrong": "rejected"}, "review")   # doctest: +SKIP
-    >>> out.files                                                         # doctest: +SKIP
+    The audit of :func:`toolkit.audit_merges`' example; the reviewer rejects
+    the wrong merge ``t2``:
+
+    >>> import json, tempfile
+    >>> import toolkit as tk
+    >>> X = [[1, .1, 0, 0], [1, 0, .1, 0], [0, 1, .1, 0], [0, 1, 0, .1],
+    ...      [1, 0, 0, .1], [1, .1, .1, 0], [0, 0, 1, .1], [0, .1, 1, 0]]
+    >>> state = tk.ClusterState.from_arrays(X, ["a", "a", "b", "b", "c", "c", "d", "d"])
+    >>> def merge(task_id, end, source):   # a merge task record, as GetTask returns it
+    ...     return {"TaskId": task_id, "TaskType": "FigureClustersMerging",
+    ...             "Status": "Succeeded", "StartTime": f"2025-03-01T00:00:0{end - 1}Z",
+    ...             "EndTime": f"2025-03-01T00:00:0{end}Z",
+    ...             "TaskRequestDefinition": json.dumps({"From": source, "To": "a"})}
+    >>> audit = tk.audit_merges(state, [merge("t1", 2, "c"), merge("t2", 4, "b")])
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = export_decisions(audit, {"t2": "rejected"}, Path(tmp) / "review")
+    ...     written = sorted(p.name for p in out.directory.iterdir())
+    >>> out.files
     {'undo_plan.jsonl': 1, 'merge_requests.jsonl': 0, 'decisions.json': 1}
+    >>> written
+    ['decisions.json', 'merge_requests.jsonl', 'undo_plan.jsonl']
     """
     plan = plan_decisions(audit, decisions)
     if isinstance(directory, str) and not directory.strip():
