@@ -1,0 +1,231 @@
+"""Evaluate ``toolkit.recluster`` against scikit-learn, in one run.
+
+For each data set (the sample data's world at both similarity scales, two
+held-out variants -- an anisotropic embedding model and another seed and
+dimension -- and a generated set of 20,000 faces) it reports, side by side:
+
+- pairwise F (primary) and BCubed F against the true identities, at the best
+  threshold of one shared grid (31 points from the data's floor to its
+  ceiling, see ``estimate_threshold``) for every method, and at
+  ``recluster``'s default threshold;
+- time (median of 3) and peak memory (tracemalloc: Python and NumPy
+  allocations) of ``recluster`` and of the baselines,
+  ``AgglomerativeClustering(linkage="average", metric="cosine")`` and
+  ``HDBSCAN(metric="cosine")`` (its own EOM selection and its hierarchy cut at
+  each grid threshold), and the speed ratio;
+- merge and split suggestion figures on the IMM clustering the generator
+  exports: precision of the top T merge suggestions (T = true fragment pairs)
+  and the ranks of the wrongly merged look-alike clusters among the splits.
+
+Checks that the results agree: on a subset, ``recluster`` with every pair a
+candidate and no cohesion guard must equal scikit-learn's average linkage.
+
+Run ``python benchmarks/eval_clustering.py`` (about 10 minutes on 2 cores) or
+``--quick`` (small sizes, seconds). Not run by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import HDBSCAN, AgglomerativeClustering
+from sklearn.metrics import adjusted_rand_score
+
+from toolkit import FaceSet
+from toolkit.clustering import ClusterState
+from toolkit.quality import compare_to_truth
+from toolkit.recluster import estimate_threshold, recluster, suggest_merges, suggest_splits
+from toolkit.recluster._recluster import COHESION_RATIO, labeller
+from toolkit.sampledata import generate_faces
+
+GRID_POINTS = 31
+
+
+def datasets(quick: bool):
+    small = (800, 40) if quick else (3000, 120)
+    large = (3000, 120) if quick else (20_000, 800)
+    yield "sample standard", dict(n_faces=small[0], n_identities=small[1], seed=0)
+    yield "sample compressed", dict(n_faces=small[0], n_identities=small[1], seed=0,
+                                    similarity_scale="compressed")
+    yield "held-out anisotropic", dict(n_faces=small[0], n_identities=small[1], seed=0,
+                                       model="anisotropic")
+    yield "held-out seed 5 dim 128", dict(n_faces=small[0], n_identities=small[1], seed=5,
+                                          dim=128)
+    yield f"generated {large[0]:,}", dict(n_faces=large[0], n_identities=large[1], seed=3)
+
+
+def timed(func, repeats: int):
+    """Median wall time of ``repeats`` calls, and the last result."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = func()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def peak_mb(func) -> float:
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def scores(labels, truth) -> tuple[float, float]:
+    r = compare_to_truth(labels, truth)
+    return r.pairwise_f, r.bcubed_f
+
+
+def cut_tree(children: np.ndarray, distances: np.ndarray, n: int, distance: float) -> np.ndarray:
+    """Flat clusters of a scikit-learn tree: apply the merges below ``distance``."""
+    parent = np.arange(2 * n - 1)
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+    for step, ((a, b), d) in enumerate(zip(children, distances)):
+        if d >= distance:
+            break
+        parent[find(a)] = n + step
+        parent[find(b)] = n + step
+    return np.array([find(i) for i in range(n)])
+
+
+def evaluate(name: str, frame: pd.DataFrame, x: np.ndarray, repeats: int) -> list[dict]:
+    truth = frame["identity"].to_numpy(dtype=object)
+    faces = FaceSet(frame, x)
+    n = len(x)
+    est = estimate_threshold(faces, progress=False)
+    grid = np.linspace(est.floor, est.ceiling, GRID_POINTS)
+    rows = []
+
+    # toolkit: the neighbour graph once for the grid; then full runs for time and memory.
+    label_at = labeller(x, method="graph", n_neighbors=15, cohesion_ratio=COHESION_RATIO,
+                        min_cluster_size=1, floor=est.floor, progress=False)
+    ours = [scores(label_at(t), truth) for t in grid]
+    best = int(np.argmax([f for f, _ in ours]))
+    t_best = float(grid[best])
+    sec, res_best = timed(lambda: recluster(faces, threshold=t_best, progress=False), repeats)
+    sec_default, res_default = timed(lambda: recluster(faces, progress=False), repeats)
+    mem = peak_mb(lambda: recluster(faces, threshold=t_best, progress=False))
+    f_def, b_def = scores(res_default.state.labels, truth)
+    rows.append(dict(data=name, n=n, method="toolkit recluster", best_t=t_best,
+                     pairwise_f=ours[best][0], bcubed_f=ours[best][1],
+                     default_t=res_default.threshold, default_f=f_def, default_bcubed=b_def,
+                     seconds=sec, seconds_default=sec_default, peak_mb=mem))
+
+    # scikit-learn average linkage: the full tree once, cut at every grid threshold.
+    full = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                   distance_threshold=0.0, compute_full_tree=True).fit(x)
+    sk = [scores(cut_tree(full.children_, full.distances_, n, 1 - t), truth) for t in grid]
+    sk_best = int(np.argmax([f for f, _ in sk]))
+    dt = 1 - float(grid[sk_best])
+
+    def fit_average():
+        return AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                       distance_threshold=dt).fit_predict(x)
+    sk_sec, sk_labels = timed(fit_average, repeats)
+    rows.append(dict(data=name, n=n, method="sklearn average", best_t=float(grid[sk_best]),
+                     pairwise_f=sk[sk_best][0], bcubed_f=sk[sk_best][1], seconds=sk_sec,
+                     peak_mb=peak_mb(fit_average)))
+
+    # HDBSCAN: its own selection (EOM) and its hierarchy cut at every grid threshold.
+    def fit_hdbscan():
+        return HDBSCAN(metric="cosine", min_cluster_size=2, copy=True).fit(x)
+    hd_sec, model = timed(fit_hdbscan, repeats)
+    hd = [scores(model.labels_, truth)] + [
+        scores(model.dbscan_clustering(1 - t, min_cluster_size=2), truth) for t in grid]
+    hd_best = int(np.argmax([f for f, _ in hd]))
+    rows.append(dict(data=name, n=n, method="sklearn HDBSCAN",
+                     best_t=float("nan") if hd_best == 0 else float(grid[hd_best - 1]),
+                     pairwise_f=hd[hd_best][0], bcubed_f=hd[hd_best][1], seconds=hd_sec,
+                     peak_mb=peak_mb(fit_hdbscan), note="EOM" if hd_best == 0 else "cut"))
+    ari = adjusted_rand_score(res_best.state.labels, sk_labels)
+    for r in rows:
+        r["ari_vs_sklearn_average"] = ari
+    return rows
+
+
+def exactness_check(quick: bool) -> None:
+    """With every pair a candidate and no guard, recluster is scikit-learn's average linkage."""
+    frame, x = generate_faces(400 if quick else 1500, 20 if quick else 60, dim=64, seed=9)
+    for t in (0.1, 0.3, 0.5):
+        ours = recluster(x, threshold=t, n_neighbors=len(x), cohesion_ratio=None).state.labels
+        sk = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                     distance_threshold=1 - t).fit_predict(x)
+        ari = adjusted_rand_score(ours, sk)
+        print(f"exactness check, threshold {t}: ARI(recluster all-pairs, sklearn) = {ari:.6f}")
+        if ari < 1 - 1e-12:
+            sys.exit("recluster with every pair a candidate disagrees with scikit-learn")
+
+
+def suggestions(name: str, frame: pd.DataFrame, x: np.ndarray) -> dict:
+    state = ClusterState(FaceSet(frame, x))
+    df = pd.DataFrame({"c": state.face_cluster_ids(), "i": frame["identity"]}).dropna()
+    majority = df.groupby("c")["i"].agg(lambda s: s.value_counts().index[0])
+    purity = df.groupby("c")["i"].agg(lambda s: s.value_counts().iloc[0] / len(s))
+    t = int(sum(v * (v - 1) // 2 for v in majority.value_counts()))
+    t0 = time.perf_counter()
+    merges = suggest_merges(state, top=max(t, 1))
+    splits = suggest_splits(state)
+    sec = time.perf_counter() - t0
+    true_pair = majority[merges["merge_to"]].to_numpy() == majority[merges["merge_from"]].to_numpy()
+    impure = set(purity[purity < 1].index)
+    ranks = sorted((splits.index[splits["cluster_id"].isin(impure)] + 1).tolist())
+    found = len(impure & set(splits["cluster_id"].head(2 * len(impure))))
+    return dict(data=name, fragment_pairs_T=t, merge_precision_at_T=float(true_pair.mean()),
+                impure_clusters=len(impure), found_in_top_2m=found, split_ranks=ranks,
+                seconds=round(sec, 2))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one timing run")
+    args = parser.parse_args(argv)
+    repeats = 1 if args.quick else 3
+    exactness_check(args.quick)
+    rows, sugg = [], []
+    for name, kw in datasets(args.quick):
+        frame, x = generate_faces(**kw)
+        print(f"\n== {name}: {len(x):,} faces, dim {x.shape[1]} ==", flush=True)
+        part = evaluate(name, frame, x, repeats)
+        for r in part:
+            print(f"  {r['method']:<18} best t {r['best_t']:.4f}  pairwise F {r['pairwise_f']:.4f}"
+                  f"  BCubed F {r['bcubed_f']:.4f}  {r['seconds']:8.2f} s  "
+                  f"{r['peak_mb']:8.1f} MB", flush=True)
+        ours = part[0]
+        print(f"  toolkit default: t {ours['default_t']:.4f}  pairwise F {ours['default_f']:.4f}"
+              f" ({ours['default_f'] - ours['pairwise_f']:+.4f} vs best)  "
+              f"{ours['seconds_default']:.2f} s")
+        base = max(part[1:], key=lambda r: r["pairwise_f"])
+        print(f"  best baseline {base['method']}: F {base['pairwise_f']:.4f}; toolkit "
+              f"{ours['pairwise_f'] - base['pairwise_f']:+.4f}; speed-up x"
+              f"{base['seconds'] / ours['seconds']:.1f} (default threshold x"
+              f"{base['seconds'] / ours['seconds_default']:.1f}); "
+              f"ARI(toolkit, sklearn average) {ours['ari_vs_sklearn_average']:.4f}")
+        rows += part
+        if not name.startswith("generated"):
+            sugg.append(suggestions(name, frame, x))
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 220, "display.max_columns", 30,
+                           "display.float_format", "{:.4f}".format):
+        print("\nclustering (pairwise F is the primary figure):")
+        print(table[["data", "method", "best_t", "pairwise_f", "bcubed_f", "default_t",
+                     "default_f", "seconds", "peak_mb"]].to_string(index=False))
+        print("\nsuggestions on the exported IMM clustering:")
+        print(pd.DataFrame(sugg).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
