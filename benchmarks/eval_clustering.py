@@ -1,4 +1,4 @@
-"""Evaluate ``toolkit.recluster`` against scikit-learn, in one run.
+"""Evaluate ``toolkit.reclustering`` against scikit-learn, in one run.
 
 For each data set (the sample data's world at both similarity scales, two
 held-out variants -- an anisotropic embedding model and another seed and
@@ -40,8 +40,8 @@ from sklearn.metrics import adjusted_rand_score
 from toolkit import FaceSet
 from toolkit.clustering import ClusterState
 from toolkit.quality import compare_to_truth
-from toolkit.recluster import estimate_threshold, recluster, suggest_merges, suggest_splits
-from toolkit.recluster._recluster import COHESION_RATIO, labeller
+from toolkit.reclustering import estimate_threshold, recluster, suggest_merges, suggest_splits
+from toolkit.reclustering._recluster import COHESION_RATIO, labeller
 from toolkit.sampledata import generate_faces
 
 GRID_POINTS = 31

@@ -37,8 +37,8 @@ _DOC_SECTION = re.compile(r"^([A-Z][A-Za-z ]*)\n-{3,}$", re.M)
 def public_modules() -> dict[str, types.ModuleType]:
     """``toolkit`` and each of its public submodules that declares ``__all__``.
 
-    Taken from ``sys.modules`` through importlib, not by attribute: ``toolkit.recluster`` as an
-    attribute is the function of that name, which shadows its module.
+    Found with pkgutil and imported with importlib, so a module that nothing imports yet is
+    listed too.
     """
     found = {"toolkit": toolkit}
     for info in pkgutil.iter_modules(toolkit.__path__):

@@ -1,4 +1,4 @@
-"""Average linkage from cluster sums on a neighbour graph (toolkit.recluster._agglomerate)."""
+"""Average linkage from cluster sums on a neighbour graph (toolkit.reclustering._agglomerate)."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ from scipy.cluster.hierarchy import linkage
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
-from toolkit.recluster import nearest_neighbors, recluster
-from toolkit.recluster._agglomerate import average_linkage, neighbor_pairs
+from toolkit.reclustering import nearest_neighbors, recluster
+from toolkit.reclustering._agglomerate import average_linkage, neighbor_pairs
 
 # a=(1,0) b=(0.8,0.6) c=(0,1) d=(-0.6,0.8): cos ab=0.8 ac=0 ad=-0.6 bc=0.6 bd=0 cd=0.8
 SQUARE = np.array([[1, 0], [0.8, 0.6], [0, 1], [-0.6, 0.8]], dtype=np.float32)

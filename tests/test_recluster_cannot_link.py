@@ -1,4 +1,4 @@
-"""The cannot-link file (toolkit.recluster._cannot_link)."""
+"""The cannot-link file (toolkit.reclustering._cannot_link)."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 
 from toolkit.clustering import ClusterState
 from toolkit.errors import RecordError
-from toolkit.recluster import CannotLink
+from toolkit.reclustering import CannotLink
 
 
 @pytest.fixture

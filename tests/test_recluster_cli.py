@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from toolkit.cli import main
-from toolkit.recluster import CannotLink
+from toolkit.reclustering import CannotLink
 from toolkit.sampledata import generate_faces
 
 

@@ -1,11 +1,11 @@
-"""compare_labelings (toolkit.recluster._compare)."""
+"""compare_labelings (toolkit.reclustering._compare)."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from toolkit.clustering import ClusterState
-from toolkit.recluster import compare_labelings
+from toolkit.reclustering import compare_labelings
 
 
 def test_hand_worked_changes():

@@ -1,4 +1,4 @@
-"""Incremental assignment with IMM's rules (toolkit.recluster._incremental)."""
+"""Incremental assignment with IMM's rules (toolkit.reclustering._incremental)."""
 
 import numpy as np
 import pandas as pd
@@ -7,8 +7,8 @@ import pytest
 from toolkit import FaceSet
 from toolkit.clustering import ClusterState
 from toolkit.quality import compare_to_truth
-from toolkit.recluster import assign_incremental, assignment_stability
-from toolkit.recluster._incremental import group_id
+from toolkit.reclustering import assign_incremental, assignment_stability
+from toolkit.reclustering._incremental import group_id
 from toolkit.sampledata import generate_faces
 
 INDEPENDENT = "figure-cluster-id-independent"

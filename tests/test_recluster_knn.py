@@ -1,4 +1,4 @@
-"""Exact chunked k-nearest neighbours (toolkit.recluster._knn)."""
+"""Exact chunked k-nearest neighbours (toolkit.reclustering._knn)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.neighbors import NearestNeighbors
 
-from toolkit.recluster import nearest_neighbors
+from toolkit.reclustering import nearest_neighbors
 
 
 def _unit(x):

@@ -1,4 +1,4 @@
-"""recluster(): ids, methods, inputs, quality vs scikit-learn (toolkit.recluster._recluster)."""
+"""recluster(): ids, methods, inputs, quality vs scikit-learn (toolkit.reclustering._recluster)."""
 
 import numpy as np
 import pandas as pd
@@ -7,8 +7,8 @@ import pytest
 from toolkit import FaceSet
 from toolkit.clustering import ClusterState
 from toolkit.quality import compare_to_truth
-from toolkit.recluster import METHODS, recluster
-from toolkit.recluster._recluster import cluster_names
+from toolkit.reclustering import METHODS, recluster
+from toolkit.reclustering._recluster import cluster_names
 from toolkit.sampledata import generate_faces
 
 

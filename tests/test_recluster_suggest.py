@@ -1,4 +1,4 @@
-"""Merge and split suggestions (toolkit.recluster._suggest)."""
+"""Merge and split suggestions (toolkit.reclustering._suggest)."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 
 from toolkit import FaceSet
 from toolkit.clustering import ClusterState
-from toolkit.recluster import (MERGE_COLUMNS, SPLIT_COLUMNS, CannotLink, suggest_merges,
+from toolkit.reclustering import (MERGE_COLUMNS, SPLIT_COLUMNS, CannotLink, suggest_merges,
                                suggest_splits)
 from toolkit.sampledata import generate_faces
 

@@ -1,4 +1,4 @@
-"""Data-derived and calibrated thresholds (toolkit.recluster._threshold)."""
+"""Data-derived and calibrated thresholds (toolkit.reclustering._threshold)."""
 
 import numpy as np
 import pandas as pd
@@ -6,8 +6,8 @@ import pytest
 
 from toolkit import FaceSet
 from toolkit.quality import compare_to_truth
-from toolkit.recluster import calibrate_threshold, estimate_threshold, recluster
-from toolkit.recluster._threshold import mean_pair_similarity
+from toolkit.reclustering import calibrate_threshold, estimate_threshold, recluster
+from toolkit.reclustering._threshold import mean_pair_similarity
 from toolkit.sampledata import generate_faces
 
 

@@ -21,7 +21,7 @@ from .quality import (MergeImpact, SilhouetteReport, TruthComparison, calinski_h
                       merge_impact_frame, silhouette_report, silhouette_samples,
                       silhouette_score)
 # --- recluster & suggestions ---
-from .recluster import (CannotLink, ReclusterResult, assign_incremental, assignment_stability,
+from .reclustering import (CannotLink, ReclusterResult, assign_incremental, assignment_stability,
                         calibrate_threshold, compare_labelings, estimate_threshold, recluster,
                         suggest_merges, suggest_splits)
 # --- task engine ---

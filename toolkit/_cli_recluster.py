@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cli import command
-from .recluster import METHODS
+from .reclustering import METHODS
 
 _FACES_FILE = "faces.parquet"
 
@@ -59,7 +59,7 @@ def _add_recluster_arguments(parser: argparse.ArgumentParser) -> None:
 def recluster_command(args: argparse.Namespace) -> int:
     from .clustering import ClusterState
     from .quality import compare_to_truth
-    from .recluster import calibrate_threshold, compare_labelings, recluster
+    from .reclustering import calibrate_threshold, compare_labelings, recluster
 
     faces = _load_faces(args.directory)
     threshold = args.threshold
@@ -112,7 +112,7 @@ def _add_suggest_arguments(parser: argparse.ArgumentParser) -> None:
 @command("suggest", help="suggest cluster merges and splits for the faces' clustering")
 def suggest_command(args: argparse.Namespace) -> int:
     from .clustering import ClusterState
-    from .recluster import suggest_merges, suggest_splits
+    from .reclustering import suggest_merges, suggest_splits
 
     state = ClusterState(_load_faces(args.directory))
     merges = suggest_merges(state, top=args.top, cannot_link=args.cannot_link)

@@ -5,7 +5,7 @@ an exact k-nearest-neighbour graph; thresholds derived from the data (or
 calibrated on labelled faces) so any embedding scale works.
 
 >>> from toolkit import FaceSet
->>> from toolkit.recluster import recluster
+>>> from toolkit.reclustering import recluster
 >>> from toolkit.sampledata import generate_faces
 >>> faces, X = generate_faces(600, 30, dim=64, seed=1)
 >>> result = recluster(FaceSet(faces, X))

@@ -33,7 +33,7 @@ class NeighbourGraph:
 
 def neighbour_graph(embeddings: np.ndarray, n_neighbors: int, *, memory_budget: int | None = None,
                     progress=None) -> NeighbourGraph:
-    """Build the graph (see :func:`~toolkit.recluster._knn.nearest_neighbors`)."""
+    """Build the graph (see :func:`~toolkit.reclustering._knn.nearest_neighbors`)."""
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
     idx, sims = nearest_neighbors(embeddings, n_neighbors, memory_budget=budget,
                                   progress=progress)

@@ -2,7 +2,7 @@
 
 The engine's own minimal version of IMM's incremental rule (IMM FAQ): a face
 joins the most similar group feature when similar enough, and a new group
-needs at least 3 faces of good quality. ``toolkit.recluster`` offers the full
+needs at least 3 faces of good quality. ``toolkit.reclustering`` offers the full
 study of incremental assignment; this module only runs the task.
 """
 
