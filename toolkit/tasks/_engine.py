@@ -354,16 +354,17 @@ class TaskEngine:
                                       notification: Any = None) -> dict:
         """CreateFigureClusteringTask: cluster the dataset's faces that are in no cluster.
 
-        The run is incremental, as in the cloud: each face in no cluster (row
-        order = arrival order) joins the most similar cluster feature when the
-        cosine similarity reaches the threshold (the feature then moves); the
-        rest are grouped among themselves with the same threshold, and a group
-        becomes a new cluster (``Cluster-<uuid>``) only with at least 3 good
+        The run is incremental, as in the cloud, and is
+        :func:`toolkit.reclustering.assign_incremental`: each face in no
+        cluster (row order = arrival order) joins the most similar cluster
+        feature when similar enough (the feature then moves); the rest are
+        clustered among themselves, and a group becomes a new cluster
+        (``Cluster-<uuid5 of its first member>``) only with at least 3 good
         faces (``face_quality`` above 0.8, box over 75x75 px, head pose within
         +-30 degrees, each gate applied when its column exists). Faces left
         over are ``figure-cluster-id-independent``. The threshold is
-        ``clustering_threshold`` or, by default, the 5th percentile of the
-        clustered faces' similarity to their own cluster feature.
+        ``clustering_threshold`` or, by default, derived from the data
+        (:func:`toolkit.reclustering.estimate_threshold`).
 
         Returns
         -------
@@ -482,8 +483,7 @@ class TaskEngine:
             with self._cond:
                 ds.ledgers[-1] = updated
         else:
-            state = cluster_unassigned(current.final, threshold=self.clustering_threshold,
-                                       new_cluster_id=self._ids.cluster_id)
+            state = cluster_unassigned(current.final, threshold=self.clustering_threshold)
             with self._cond:
                 ds.ledgers.append(Ledger(state))
 

@@ -94,9 +94,6 @@ class IdSource:
             tail = "".join(self.rng.choice(_BASE62) for _ in range(22))
         return f"{head}-{tail}"
 
-    def cluster_id(self) -> str:
-        return f"Cluster-{self._uuid()}"
-
 
 def parse_json_param(value: Any, parameter: str) -> Any:
     """A nested parameter as IMM sends it (JSON text) or as a Python value / SDK model."""
