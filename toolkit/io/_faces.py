@@ -892,10 +892,11 @@ def read_faces(path: Any, *, embeddings: Any = None,
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd, toolkit as tk
+    >>> import os, tempfile, pandas as pd, toolkit as tk
+    >>> path = os.path.join(tempfile.mkdtemp(), "faces.parquet")
     >>> pd.DataFrame({"face_id": ["a", "b"], "cluster_id": ["c1", "c1"],
-    ...               "embedding": [[3.0, 4.0], [0.0, 2.0]]}).to_parquet("faces.parquet")
-    >>> faces = tk.read_faces("faces.parquet")
+    ...               "embedding": [[3.0, 4.0], [0.0, 2.0]]}).to_parquet(path)
+    >>> faces = tk.read_faces(path)
     >>> faces.faces["norm"].tolist(), faces.embeddings[0].tolist()
     ([5.0, 2.0], [0.6000000238418579, 0.800000011920929])
     """
