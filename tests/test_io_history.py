@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import toolkit as tk
 from toolkit.errors import RecordError
+from toolkit.io import _tasks_scan
 from toolkit.io._history import HISTORY_COLUMNS, TRANSITION_COLUMNS
 
 
@@ -196,6 +197,29 @@ def test_same_directory_serves_both_readers(tmp_path):
     assert tasks.attrs["counts"] == {"read": 7, "accepted": 2, "duplicates": 5, "rejected": 0}
     assert history.attrs["counts"] == {"read": 6, "accepted": 6, "duplicates": 0, "rejected": 0,
                                        "skipped": 1}
+
+
+def test_get_task_lines_are_skipped_where_read_tasks_takes_them_whole(monkeypatch, tmp_path):
+    gets = [{"TaskId": f"g-{i}", "Status": "Succeeded", "StartTime": "2025-03-02T08:00:00Z"}
+            for i in range(5)]
+    write_jsonl(tmp_path / "gets.jsonl", gets)
+    write_jsonl(tmp_path / "polls.jsonl", POLLS)
+    taken = []
+    real = _tasks_scan.read_imm_lines
+
+    def spy(*args):
+        batch = real(*args)
+        taken.append(batch is not None)
+        return batch
+
+    monkeypatch.setattr(_tasks_scan, "read_imm_lines", spy)
+    history = tk.read_task_history(tmp_path)
+    assert taken == []  # GetTask bodies are no observations: never parsed for history
+    assert history.attrs["counts"] == {"read": 5, "accepted": 5, "duplicates": 0, "rejected": 0,
+                                       "skipped": 5}
+    tasks = tk.read_tasks(tmp_path)
+    assert taken == [True, False]  # gets.jsonl whole, polls.jsonl (snapshots) line by line
+    assert tasks.attrs["counts"] == {"read": 10, "accepted": 7, "duplicates": 3, "rejected": 0}
 
 
 _OBS = st.one_of(

@@ -1,4 +1,5 @@
-"""read_tasks (every record shape, folding, ordering, bad input, conservation) and to_utc."""
+"""read_tasks (every record shape, folding, ordering, bad input, conservation, the Arrow route
+for JSON-lines files against the line-by-line route) and to_utc."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import itertools
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +24,7 @@ import toolkit as tk
 from toolkit.errors import RecordError
 from toolkit.io import _tasks_scan
 from toolkit.io._tasks import TASK_COLUMNS
-from toolkit.io._tasks_bulk import BULK_KEYS, imm_fields
+from toolkit.io._tasks_bulk import BULK_KEYS, imm_fields, loads_each
 from toolkit.io._tasks_records import ROW_KEYS, Row
 from toolkit.io._tasks_states import batch_state, imm_state, vias_state
 from toolkit.io._time import parse_utc
@@ -196,6 +199,19 @@ def test_to_utc_matches_integer_arithmetic_on_both_parsing_routes(seconds, frac,
 
 
 # --- states -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arrow_type", [pa.string(), pa.large_string()])
+def test_parse_utc_reads_arrow_strings_as_it_reads_python_strings(arrow_type):
+    values = ["2021-12-24T03:01:49.480109219Z", "", None, "1686027880205", "not a time",
+              "2022-01-14T10:10:52.83948013+08:00", "99999999999999999999"]
+    chunked = pa.chunked_array([values[:3], values[3:]], type=arrow_type)
+    for column in (chunked, chunked.combine_chunks()):
+        ns, bad = parse_utc(column)
+        expected_ns, expected_bad = parse_utc(values)
+        np.testing.assert_array_equal(ns, expected_ns)
+        np.testing.assert_array_equal(bad, expected_bad)
+    assert bad.tolist() == [False, False, False, False, True, False, True]
+
 
 @pytest.mark.parametrize("status, state", [("Running", "running"), ("RUNNING", "running"),
                                            ("succeeded", "succeeded"), ("Failed", "failed"),
@@ -884,3 +900,351 @@ def test_in_memory_records_may_hold_numpy_scalars():
     assert (row["state"], row["progress"], row["task_type"]) == ("running", 7, "FaceClustering")
     assert type(row["task_id"]) is str
     assert one(frame, "b")["total_count"] == 2 and one(frame, "b")["state"] == "running"
+
+
+# --- the Arrow route for JSON-lines files and the line-by-line route agree --------------------
+
+def _read_routes(monkeypatch, source, **kwargs):
+    """read_tasks of ``source`` with and without the Arrow route, and whether it took a file."""
+    taken = []
+    real = _tasks_scan.read_imm_lines
+
+    def spy(*args):
+        batch = real(*args)
+        taken.append(batch is not None)
+        return batch
+
+    monkeypatch.setattr(_tasks_scan, "read_imm_lines", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        arrow = tk.read_tasks(source, **kwargs)
+        monkeypatch.setattr(_tasks_scan, "ARROW_LINES", False)
+        lines = tk.read_tasks(source, **kwargs)
+        monkeypatch.setattr(_tasks_scan, "ARROW_LINES", True)
+    return arrow, lines, taken
+
+
+def _assert_same_frames(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(left, right, check_exact=True)
+    assert left.attrs == right.attrs
+    for column in left.columns[left.dtypes == object]:
+        # Equal dicts may differ in key order; repr does not forgive that.
+        assert list(map(repr, left[column])) == list(map(repr, right[column])), column
+
+
+def _assert_same_results(arrow, lines) -> None:
+    if isinstance(arrow, tuple):
+        _assert_same_frames(arrow[0], lines[0])
+        pd.testing.assert_frame_equal(arrow[1], lines[1])
+    else:
+        _assert_same_frames(arrow, lines)
+
+
+TRICKY_LINES = [
+    GET_TASK,
+    # 9 fraction digits and an offset: 16:16:40.123456789+08:00 is 08:16:40.123456789Z.
+    {**GET_TASK, "TaskId": "t-nanos", "StartTime": "2025-03-02T16:16:40.123456789+08:00",
+     "EndTime": "2025-03-02T08:20:00.000000001Z", "Tags": {"shard": "1", "team": "qa"}},
+    {**GET_TASK, "TaskId": "t-epoch", "StartTime": "1686027880205", "EndTime": "",
+     "Status": "Running", "Progress": 40, "UserData": "plain text, not JSON"},
+    {**GET_TASK, "TaskId": "t-array", "UserData": "[1, 2]", "Tags": {}},
+    {**GET_TASK, "TaskId": "t-space", "UserData": "  {\"a\": 1}", "Code": "", "Message": ""},
+    {**GET_TASK, "TaskId": "t-bad-ud", "UserData": "{not json", "Tags": {"team": None}},
+    {**GET_TASK, "TaskId": "t-unicode", "UserData": '{"who": "陈"}', "Message": "caf\u00e9 \u2713",
+     "Tags": {"owner": "陈"}},
+    {"TaskId": "t-merge", "TaskType": "FigureClustersMerging", "Status": "Succeeded",
+     "StartTime": "2025-03-02T09:00:00Z", "EndTime": "2025-03-02T09:00:02.5Z",
+     "TaskRequestDefinition": json.dumps({"DatasetName": "photos", "To": "C-9",
+                                          "Froms": json.dumps(["C-1", "C-2"])})},
+    {"TaskId": "t-merge-1", "TaskType": "FigureClustersMerging", "Status": "Failed",
+     "Code": "ResourceNotFound", "StartTime": "2025-03-02T09:01:00Z",
+     "TaskRequestDefinition": json.dumps({"ProjectName": "p2", "To": "C-9", "From": "C-3"})},
+    # Records the column checks doubt, accepted one by one as the record parser reads them.
+    {**GET_TASK, "TaskId": "t-upper", "Status": "RUNNING", "Progress": 7},
+    {**GET_TASK, "TaskId": "t-brace-tag", "Tags": {"note": "a } inside"}},
+    {**GET_TASK, "TaskId": "t-bad-time", "Status": "Running", "EndTime": "1686027880205"},
+    # The same task twice: the succeeded record wins, the running one is a duplicate.
+    {"TaskId": "t-nanos", "Status": "Running", "Progress": 90,
+     "StartTime": "2025-03-02T08:16:40.123456789Z"},
+]
+
+
+def _tricky_bytes(records=TRICKY_LINES) -> bytes:
+    return b"".join(orjson.dumps(r) + b"\n" for r in records)
+
+
+@pytest.mark.parametrize("errors", ["raise", "collect"])
+def test_arrow_route_gives_the_line_route_result(monkeypatch, tmp_path, errors):
+    path = tmp_path / "get_task.jsonl"
+    path.write_bytes(_tricky_bytes())
+    arrow, lines, taken = _read_routes(monkeypatch, path, errors=errors)
+    assert taken == [True]
+    _assert_same_results(arrow, lines)
+    frame = arrow[0] if errors == "collect" else arrow
+    assert frame.attrs["counts"] == {"read": 13, "accepted": 12, "duplicates": 1,
+                                     "rejected": 0}
+    row = one(frame, "t-nanos")
+    assert row["state"] == "succeeded" and row["source"] == f"{path}:2"
+    assert row["start_time"] == ts("2025-03-02T08:16:40.123456789")
+    assert list(row["tags"]) == ["shard", "team"]  # key order as written
+    assert one(frame, "t-brace-tag")["tags"] == {"note": "a } inside"}
+    assert one(frame, "t-upper")["state"] == "running"
+    assert one(frame, "t-merge")["merge_sources"] == ["C-1", "C-2"]
+    assert one(frame, "t-merge-1")["project"] == "p2"
+    assert one(frame, "t-bad-ud")["user_data"] == "{not json"
+    assert one(frame, "t-space")["user_data"] == {"a": 1}
+    assert one(frame, "t-epoch")["start_time"] == ts("2023-06-06T05:04:40.205")
+    assert one(frame, "t-unicode")["tags"] == {"owner": "陈"}
+    # The same UserData text on many lines: equal values, each row its own object.
+    same = frame.loc[frame["user_data"].map(lambda v: v == {"run": "weekly-07"}), "user_data"]
+    assert len(same) > 2 and len({id(v) for v in same}) == len(same)
+
+
+@pytest.mark.parametrize("layout", ["crlf", "blank-lines", "no-final-newline", "gzip",
+                                    "two-files"])
+def test_arrow_route_keeps_line_numbers_and_files(monkeypatch, tmp_path, layout):
+    body = _tricky_bytes()
+    if layout == "crlf":
+        body = body.replace(b"\n", b"\r\n")
+    elif layout == "blank-lines":
+        body = b"\n" + body.replace(b"\n", b"\n\r\n", 3) + b"\n\n"
+    elif layout == "no-final-newline":
+        body = body.rstrip(b"\n")
+    if layout == "gzip":
+        (tmp_path / "t.jsonl.gz").write_bytes(gzip.compress(body))
+    elif layout == "two-files":
+        # The same tasks in both files: every record of the second is a duplicate or wins.
+        (tmp_path / "a.jsonl").write_bytes(body)
+        (tmp_path / "b.ndjson").write_bytes(_tricky_bytes(TRICKY_LINES[::-1]))
+    else:
+        (tmp_path / "t.jsonl").write_bytes(body)
+    arrow, lines, taken = _read_routes(monkeypatch, tmp_path, errors="collect")
+    # A file starting with a blank line is left to the line route; the result is the same.
+    assert taken == ([False] if layout == "blank-lines" else
+                     [True, True] if layout == "two-files" else [True])
+    _assert_same_results(arrow, lines)
+    assert len(arrow[1]) == 0
+
+
+def test_arrow_route_takes_blank_lines_between_records(monkeypatch, tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(_tricky_bytes().replace(b"\n", b"\n\n", 2))
+    arrow, lines, taken = _read_routes(monkeypatch, path)
+    assert taken == [True]
+    _assert_same_results(arrow, lines)
+    # Lines 2 and 4 are blank: the third record is on line 5.
+    assert one(arrow, "t-epoch")["source"] == f"{path}:5"
+
+
+NOT_FOR_ARROW = {
+    "bad record": b'{"TaskId": "x", "Status": "Nope"}\n',
+    "bad time": b'{"TaskId": "x", "Status": "Running", "StartTime": "yesterday"}\n',
+    "malformed line": b'{"TaskId": "x", "Status": \n',
+    "NaN in an unknown key": b'{"TaskId": "x", "Status": "Running", "Ratio": NaN}\n',
+    "NaN in tags": b'{"TaskId": "x", "Status": "Running", "Tags": {"r": NaN}}\n',
+    "unknown key": b'{"TaskId": "x", "Status": "Running", "Extra": 1}\n',
+    "repeated key": b'{"TaskId": "x", "Status": "Running", "Status": "Failed"}\n',
+    "invalid utf-8": b'{"TaskId": "x\xff", "Status": "Running"}\n',
+    "lone surrogate": b'{"TaskId": "x\\ud800", "Status": "Running"}\n',
+    "two objects on a line": b'{"TaskId": "x", "Status": "Running"} {"TaskId": "y", '
+                             b'"Status": "Running"}\n',
+    "float progress": b'{"TaskId": "x", "Status": "Running", "Progress": 40.0}\n',
+    "text progress": b'{"TaskId": "x", "Status": "Running", "Progress": "40"}\n',
+    "tags as text": b'{"TaskId": "x", "Status": "Running", "Tags": "{\\"k\\": 1}"}\n',
+    "number id": b'{"TaskId": 7, "Status": "Running"}\n',
+    "null id": b'{"TaskId": null, "Status": "Running"}\n',
+    "no status": b'{"TaskId": "x", "TaskType": "FaceClustering"}\n',
+    "another shape": orjson.dumps(CREATED) + b"\n",
+    "a page": orjson.dumps(LIST_PAGE) + b"\n",
+    "whitespace line": b"   \n",
+    "carriage return alone": b'{"TaskId": "x", "Status": "Running"}\r{"TaskId": "y", '
+                             b'"Status": "Running"}\n',
+    "user data object": b'{"TaskId": "x", "Status": "Running", "UserData": {"a": 1}}\n',
+    "tag values of two types": b'{"TaskId": "x", "Status": "Running", "Tags": {"team": 5}}\n',
+}
+
+
+# Records the line route accepts (the others are rejected).
+_GOOD_FOR_LINES = {"float progress", "text progress", "tags as text", "user data object",
+                   "another shape", "a page", "whitespace line", "repeated key",
+                   "unknown key", "tag values of two types"}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FOR_ARROW))
+def test_arrow_route_leaves_what_it_cannot_vouch_for_to_the_line_route(monkeypatch, tmp_path,
+                                                                       name):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(_tricky_bytes() + NOT_FOR_ARROW[name] + orjson.dumps(GET_TASK) + b"\n")
+    arrow, lines, taken = _read_routes(monkeypatch, path, errors="collect")
+    assert taken == [False]
+    _assert_same_results(arrow, lines)
+    if name not in _GOOD_FOR_LINES:
+        with pytest.raises(RecordError) as from_arrow:
+            tk.read_tasks(path)
+        monkeypatch.setattr(_tasks_scan, "ARROW_LINES", False)
+        with pytest.raises(RecordError) as from_lines:
+            tk.read_tasks(path)
+        assert str(from_arrow.value) == str(from_lines.value)
+        assert str(from_arrow.value).startswith(f"{path}:{len(TRICKY_LINES) + 1}")
+
+
+def test_arrow_route_keeps_the_first_bad_record_of_an_earlier_file(monkeypatch, tmp_path):
+    # a.jsonl holds a bad record; b.jsonl is Arrow's; c.jsonl is missing. The line route
+    # meets the missing file before it reports the bad record: so must the Arrow route.
+    write_jsonl(tmp_path / "a.jsonl", [GET_TASK, {"TaskId": "x", "Status": "Nope"}])
+    (tmp_path / "b.jsonl").write_bytes(_tricky_bytes())
+    sources = [tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"]
+    for arrow in (False, True):
+        monkeypatch.setattr(_tasks_scan, "ARROW_LINES", arrow)
+        with pytest.raises(FileNotFoundError, match="c.jsonl"):
+            tk.read_tasks(sources)
+        with pytest.raises(RecordError, match=r"a\.jsonl:2: unknown status value"):
+            tk.read_tasks(sources[:2])
+    arrow, lines, taken = _read_routes(monkeypatch, sources[:2], errors="collect")
+    assert taken == [False, True]
+    _assert_same_results(arrow, lines)
+
+
+def test_arrow_route_batches_count_towards_chunks(monkeypatch, tmp_path):
+    # Chunks of 3 records: the bad record of the last file is reported after the Arrow file.
+    monkeypatch.setattr(_tasks_scan, "CHUNK", 3)
+    (tmp_path / "a.jsonl").write_bytes(_tricky_bytes())
+    write_jsonl(tmp_path / "b.jsonl", [GET_TASK, {"TaskId": "x", "Status": "Running",
+                                                  "StartTime": "soon"}, CREATED])
+    arrow, lines, taken = _read_routes(monkeypatch, tmp_path, errors="collect")
+    assert taken == [True, False]
+    _assert_same_results(arrow, lines)
+    assert arrow[1]["source"].tolist() == [f"{tmp_path / 'b.jsonl'}:2"]
+
+
+_ARROW_FIELDS = {
+    "Status": st.sampled_from(["Running", "Succeeded", "Failed", "RUNNING"]),
+    "TaskType": st.sampled_from(["", "FaceClustering", "FigureClustersMerging"]),
+    "Progress": st.sampled_from([0, 50, 100]),
+    "Code": st.sampled_from(["", "InternalError"]),
+    "ProjectName": st.sampled_from(["", "proj"]),
+    "DatasetName": st.sampled_from(["photos", ""]),
+    "EventId": st.text(max_size=3),
+    "StartTime": st.sampled_from(["", "2025-03-02T08:15:04.118233911Z", "1686027880205",
+                                  "2025-03-02T16:16:40.9+08:00", "2025-03-02T16:16:40Z"]),
+    "EndTime": st.sampled_from(["", "2025-03-02T08:15:04Z", "1686027880305"]),
+    "Tags": st.dictionaries(st.sampled_from(["a", "b", "c", "}", "Tags"]),
+                            st.text(max_size=3), max_size=3),
+    "UserData": st.one_of(st.sampled_from(["", "plain", '{"a": 1}', " [1]", "{bad", "7"]),
+                          st.text(max_size=4)),
+    "TaskRequestDefinition": st.sampled_from([
+        "", "{}", '{"DatasetName": "from-request", "ProjectName": "p2"}',
+        '{"To": "C-1", "Froms": "[\\"C-2\\"]"}', '{"To": "C-1", "From": "C-2"}']),
+}
+_arrow_tasks = st.fixed_dictionaries(
+    {"TaskId": st.sampled_from(["t1", "t2", "t3", "t4"]),
+     "Status": _ARROW_FIELDS["Status"]},
+    optional={k: v for k, v in _ARROW_FIELDS.items() if k != "Status"})
+
+
+@settings(deadline=None, max_examples=40,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(_arrow_tasks, min_size=1, max_size=10),
+       compact=st.booleans())
+def test_arrow_route_and_line_route_agree_on_any_good_file(monkeypatch, tmp_path, records,
+                                                            compact):
+    path = tmp_path / "t.jsonl"
+    if compact:
+        path.write_bytes(_tricky_bytes(records))
+    else:  # spaces around every separator, keys in another order
+        path.write_text("".join(json.dumps(dict(reversed(r.items())), ensure_ascii=False)
+                                + "\n" for r in records), encoding="utf-8")
+    arrow, lines, taken = _read_routes(monkeypatch, path, errors="collect")
+    _assert_same_results(arrow, lines)
+    assert taken == [True]
+
+
+def test_arrow_route_never_joins_a_record_cut_over_two_lines(monkeypatch, tmp_path):
+    # Arrow's parser reads across line breaks: lines 14 and 15 would be one record to it,
+    # and line 16 two, so that it would count as many records as lines. Line by line, all
+    # three lines are malformed.
+    cut = b'{"TaskId": "x", "Status": "Running", "Tags":\n{"k": "v"}}\n'
+    two = b'{"TaskId": "y", "Status": "Running"} {"TaskId": "z", "Status": "Running"}\n'
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(_tricky_bytes() + cut + two)
+    arrow, lines, taken = _read_routes(monkeypatch, path, errors="collect")
+    assert taken == [False]
+    _assert_same_results(arrow, lines)
+    assert len(TRICKY_LINES) == 13
+    assert arrow[1]["source"].tolist() == [f"{path}:{i}" for i in (14, 15, 16)]
+
+
+def test_arrow_route_reads_tags_as_written(monkeypatch, tmp_path):
+    base = b'{"TaskId": "t%d", "Status": "Running", '
+    lines = [
+        b'"Tags": {"b": "2", "a": "1"}}',  # key order kept
+        b'"Tags" :{ "a" : "1" , "b" : "x}y" }}',  # spaces; a brace inside a string
+        b'"Tags": {}}',
+        b'"Tags": null}',
+        b'"Code": "Tags", "Tags": {"a": "\\u00e9\\"Tags\\": {"}}',  # "Tags" in strings
+        b'"Message": "x"}',  # no Tags
+        b'"Tags": {"b": "\\u6e05", "a": "1", "c": [1, 2]}}',
+    ]
+    body = b"\n".join(base % i + line for i, line in enumerate(lines)) + b"\n"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(body)
+    arrow, lines_route, taken = _read_routes(monkeypatch, path)
+    assert taken == [True]
+    _assert_same_results(arrow, lines_route)
+    tags = dict(zip(arrow["task_id"], arrow["tags"]))
+    assert list(tags["t0"]) == ["b", "a"] and tags["t1"] == {"a": "1", "b": "x}y"}
+    assert tags["t2"] == {} and tags["t3"] is None and tags["t5"] is None
+    assert tags["t4"] == {"a": 'é"Tags": {'} and tags["t6"] == {"b": "清", "a": "1", "c": [1, 2]}
+    # Every record its own dict, however alike.
+    assert tags["t0"] is not tags["t1"]
+
+
+@pytest.mark.parametrize("tags", [
+    b'{"Tags": {"note": "a { inside"}}',  # the cut stops at the brace: the text is not found
+    b'{"T\\u0061gs": {"x": "1"}}',  # the key written with an escape: the text is not found
+    b'{"Tags": {"a": {"Tags": {"x": "1"}}}}',  # an object inside: every record by its line
+    b'{"T\\u0061gs": {"a": {"Tags": {"x": "1"}}}}',  # both
+])
+def test_arrow_route_reads_tags_it_cannot_cut_out_from_the_line(monkeypatch, tmp_path, tags):
+    record = b'{"TaskId": "odd", "Status": "Running", ' + tags[1:] + b"\n"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(_tricky_bytes() + record)
+    arrow, lines, taken = _read_routes(monkeypatch, path)
+    assert taken == [True]
+    _assert_same_results(arrow, lines)
+    assert one(arrow, "odd")["tags"] == orjson.loads(tags)["Tags"]
+
+
+@pytest.mark.parametrize("tags, taken, expected", [
+    (b"null", [True], None),  # no line holds an object
+    # JSON text on every line: left to the record parser.
+    (b'"{\\"k\\": \\"v\\"}"', [False], {"k": "v"}),
+])
+def test_arrow_route_with_the_same_kind_of_tags_on_every_line(monkeypatch, tmp_path, tags,
+                                                              taken, expected):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(b'{"TaskId": "t%d", "Status": "Running", "Tags": %s}\n' % (i, tags)
+                              for i in range(3)))
+    arrow, lines, was_taken = _read_routes(monkeypatch, path)
+    assert was_taken == taken
+    _assert_same_results(arrow, lines)
+    assert arrow["tags"].tolist() == [expected] * 3
+
+
+@pytest.mark.parametrize("repeat", [1, 3])  # 3: repeated texts are parsed once and copied
+def test_loads_each_gives_each_text_a_value_of_its_own(repeat):
+    texts = ['{"a": 1}', '[1, "x"]', '{"n": {"m": [1]}}', "{bad", "7", b'{"b": null}'] * repeat
+    values, not_json = loads_each(texts)
+    assert not_json == [i for i, t in enumerate(texts) if t == "{bad"]
+    assert values == [None if t == "{bad" else orjson.loads(t) for t in texts]
+    containers = [v for v in values if isinstance(v, (dict, list))]
+    containers += [v["n"] for v in values if isinstance(v, dict) and "n" in v]
+    assert len({id(v) for v in containers}) == len(containers)
+
+
+def test_arrow_route_on_the_sample_task_records(monkeypatch):
+    tasks_dir = Path(__file__).parent.parent / "sample_data" / "tasks"
+    arrow, lines, taken = _read_routes(monkeypatch, tasks_dir)
+    # gettask.jsonl whole; merge requests, notifications and snapshots line by line.
+    assert taken == [True, False, False, False]
+    _assert_same_results(arrow, lines)

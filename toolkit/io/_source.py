@@ -9,23 +9,28 @@ label (``"page.json Tasks[3]"``).
 Problems are routed through a :class:`Collector`: with ``errors="raise"`` the
 first one raises :class:`~toolkit.errors.RecordError`; with ``errors="collect"``
 it is kept as a rejected row ``(source, reason, raw)`` and reading goes on.
+
+:func:`iter_documents` is built from :func:`iter_files` (the files of a path
+source, in order), :func:`read_file` (one file's bytes) and :func:`iter_file`
+(its documents); a reader that can take a whole file at once (``read_tasks``
+hands JSON-lines files to Arrow) uses them to look at each file first.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import orjson
 import pandas as pd
 
 from ..errors import RecordError
 
-__all__ = ["Collector", "ReadCounts", "Document", "iter_documents", "to_plain", "JSON_SUFFIXES"]
+__all__ = ["Collector", "ReadCounts", "Document", "FileContent", "iter_documents", "iter_files",
+           "iter_file", "read_file", "is_path_source", "is_json_lines", "to_plain", "JSON_SUFFIXES"]
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 ERRORS_VALUES = ("raise", "collect")
@@ -124,10 +129,11 @@ class Collector:
         return pd.DataFrame(self.rows, columns=["source", "reason", "raw"])
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
+    """One parsed JSON value and where it came from (``"file.jsonl:12"``, ``"object[3]"``)."""
+
     source: str
-    value: Any = field(repr=False)
+    value: Any
 
 
 def to_plain(obj: Any) -> Any:
@@ -159,41 +165,58 @@ def _list_dir(path: Path) -> list[Path]:
     return files
 
 
-def _read_bytes(path: Path, label: str, collector: Collector) -> tuple[bytes, bool]:
-    """Whole file content; for gzip, as much as decompresses (truncated -> flagged)."""
-    if not path.name.lower().endswith(".gz"):
-        return path.read_bytes(), True
+class FileContent(NamedTuple):
+    """What a file holds: its bytes (decompressed for ``.gz``) and what went wrong reading them.
+
+    ``problem`` is ``None`` for a complete file; for a gzip file that is not
+    valid or is cut short it says so, and ``data`` holds what decompressed.
+    """
+
+    data: bytes
+    problem: str | None = None
+
+
+def read_file(path: Path) -> FileContent:
+    """The whole content of one file; for gzip, as much as decompresses."""
     raw = path.read_bytes()
+    if not path.name.lower().endswith(".gz"):
+        return FileContent(raw)
     out = zlib.decompressobj(wbits=31)
     try:
         data = out.decompress(raw)
     except zlib.error as exc:
-        collector.reject(label, f"not a valid gzip file ({exc})", None)
-        return b"", False
+        return FileContent(b"", f"not a valid gzip file ({exc})")
     if not out.eof:
-        collector.reject(label, "truncated gzip stream: the file ends before the compressed "
-                         "data does (records up to the cut were read)", None)
-        return data, False
-    return data, True
+        return FileContent(data, "truncated gzip stream: the file ends before the compressed "
+                                 "data does (records up to the cut were read)")
+    return FileContent(data)
 
 
-def _iter_file(path: Path, collector: Collector, counts: ReadCounts) -> Iterator[Document]:
+def is_json_lines(path: Path) -> bool:
+    """Whether the file name says JSON lines (``.jsonl`` / ``.ndjson``, optionally ``.gz``)."""
+    return path.name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson"))
+
+
+def iter_file(path: Path, collector: Collector, counts: ReadCounts,
+              content: FileContent | None = None) -> Iterator[Document]:
+    """The documents of one file (``content``: the file as :func:`read_file` gave it, if read)."""
     label = str(path)
-    data, complete = _read_bytes(path, label, collector)
-    if not complete:
+    data, problem = read_file(path) if content is None else content
+    if problem is not None:
+        collector.reject(label, problem, None)
         counts.read += 1
         counts.rejected += 1
         if data:
             # Keep every whole line before the cut; the partial last line is lost with the cut.
             data = data[: data.rfind(b"\n") + 1]
     if not data.strip():
-        if complete:
+        if problem is None:
             counts.read += 1
             counts.rejected += 1
             collector.reject(label, "the file is empty", None)
         return
     name = path.name.lower().removesuffix(".gz")
-    if name.endswith(".json") and complete:
+    if name.endswith(".json") and problem is None:
         try:
             yield Document(label, orjson.loads(data))
             return
@@ -204,18 +227,45 @@ def _iter_file(path: Path, collector: Collector, counts: ReadCounts) -> Iterator
                 collector.reject(label, "malformed JSON", data[:2000].decode("utf-8", "replace"))
                 return
             # A .json file holding JSON lines: read it line by line below.
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for lineno, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
+        # isspace() stops at the first non-blank byte; strip() would copy every line.
+        if not line or line.isspace():
             continue
         try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
+            value = loads(line)
+        except decode_error as exc:
             counts.read += 1
             counts.rejected += 1
             collector.reject(f"{label}:{lineno}", f"malformed JSON line ({exc})",
                              line.decode("utf-8", "replace"))
             continue
         yield Document(f"{label}:{lineno}", value)
+
+
+def is_path_source(source: Any) -> bool:
+    """Whether ``source`` names files: a path, or a non-empty list of paths."""
+    if isinstance(source, (str, os.PathLike)):
+        return True
+    return bool(isinstance(source, (list, tuple)) and source and all(
+        isinstance(s, (str, os.PathLike)) for s in source))
+
+
+def iter_files(source: Any) -> Iterator[Path]:
+    """The files of a path source, in reading order, found as they are reached.
+
+    A missing path raises :class:`FileNotFoundError` and a directory without
+    JSON files :class:`ValueError` only when the reading gets to it, after
+    the files before it.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or directory")
+        yield from (_list_dir(path) if path.is_dir() else [path])
+        return
+    for item in source:
+        yield from iter_files(item)
 
 
 def iter_documents(source: Any, collector: Collector, counts: ReadCounts) -> Iterator[Document]:
@@ -236,18 +286,9 @@ def iter_documents(source: Any, collector: Collector, counts: ReadCounts) -> Ite
     ValueError
         The directory holds no JSON files.
     """
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or directory")
-        files = _list_dir(path) if path.is_dir() else [path]
-        for file in files:
-            yield from _iter_file(file, collector, counts)
-        return
-    if isinstance(source, (list, tuple)) and source and all(
-            isinstance(s, (str, os.PathLike)) for s in source):
-        for item in source:
-            yield from iter_documents(item, collector, counts)
+    if is_path_source(source):
+        for file in iter_files(source):
+            yield from iter_file(file, collector, counts)
         return
     source = to_plain(source)
     if isinstance(source, dict):

@@ -281,6 +281,11 @@ def read_tasks(source: Any, *, errors: str = "raise") -> pd.DataFrame | tuple[pd
     recognised by TaskType ``FigureClustersMerging`` or a notification of
     type ``imm:Task:FigureClustersMerging``.
 
+    **Large files.** A ``.jsonl`` / ``.ndjson`` file (optionally ``.gz``)
+    whose lines are all GetTask bodies is parsed whole by Arrow's JSON reader,
+    on all cores. A file holding anything else, or any bad record, is read line
+    by line instead; both give the same frame, rejections and counts.
+
     **Huawei states** are compared case-insensitively; a batch's state is
     derived from its member counts (``batch_task_status_info``): any
     running -> running, else any pending-like -> pending, else no member at

@@ -7,12 +7,16 @@ once. Rejections are held back until the end of the chunk and then handed to
 the collector in read order, so with ``errors="raise"`` the first bad record
 in the input is the one that raises, and with ``errors="collect"`` the
 rejected frame lists records in the order they were read.
+
+A JSON-lines file of IMM task records is first offered whole to Arrow's JSON
+reader (``_tasks_arrow``); the file is read line by line when that route
+declines it. Batches need not come in read order: each row carries its read
+position ``seq``, which every later step orders by.
 """
 
 from __future__ import annotations
 
 import gc
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -20,7 +24,9 @@ from typing import Any, Iterator
 import pandas as pd
 
 from ..errors import RecordError
-from ._source import Collector, ReadCounts, iter_documents
+from ._source import (Collector, Document, ReadCounts, is_json_lines, is_path_source,
+                      iter_documents, iter_file, iter_files, read_file)
+from ._tasks_arrow import LinesBatch, read_imm_lines
 from ._tasks_bulk import bulk_imm_tasks, imm_fields
 from ._tasks_columns import concat_batches, rows_to_batch
 from ._tasks_records import (BAD, IMM_TASK, BadRecord, Row, imm_task_row, iter_records,
@@ -31,6 +37,9 @@ __all__ = ["scan_tasks", "Rejections", "gc_paused", "ScanResult"]
 # Records per chunk: large enough for the bulk route to pay off, small enough that with
 # errors="raise" a bad record is reported soon after it is read.
 CHUNK = 50_000
+# Whether JSON-lines files are offered to Arrow's reader first (tests switch it off to
+# compare the two routes).
+ARROW_LINES = True
 
 
 class Rejections:
@@ -142,7 +151,7 @@ def scan_tasks(source: Any, collector: Collector, counts: ReadCounts, rejections
     date; accepted and duplicates are the reader's to fill in.
     """
     # Only values parsed from JSON text may take the bulk route (see _tasks_bulk).
-    bulk = IMM_TASK in kinds and isinstance(source, (str, os.PathLike))
+    bulk = IMM_TASK in kinds and is_path_source(source)
     result = ScanResult(batch={})
     batches: list[dict] = []
     chunk = _Chunk()
@@ -162,10 +171,20 @@ def scan_tasks(source: Any, collector: Collector, counts: ReadCounts, rejections
     # chunk.add_bulk below.
     add_record, add_fields, add_source, add_seq = appenders()
     rejected_rows, rejected_seqs = collector.rows, rejections.seqs
+    documents = (_files(source, collector, counts) if bulk and ARROW_LINES
+                 else iter_documents(source, collector, counts))
     try:
-        for doc in iter_documents(source, collector, counts):
+        for doc in documents:
             if len(rejected_rows) != len(rejected_seqs):
                 rejections.sync()
+            if type(doc) is LinesBatch:
+                counts.read += doc.records
+                batches.append(doc.batch)
+                if counts.read >= flush_at:
+                    flush()
+                    flush_at = counts.read + CHUNK
+                    add_record, add_fields, add_source, add_seq = appenders()
+                continue
             value = doc.value
             # One GetTask body per JSON line is the bulk of any large input: skip the shape
             # dispatch for it (iter_records would say IMM_TASK too: it has TaskId and Status).
@@ -193,6 +212,19 @@ def scan_tasks(source: Any, collector: Collector, counts: ReadCounts, rejections
         raise source_error
     result.batch = concat_batches(batches)
     return result
+
+
+def _files(source: Any, collector: Collector,
+           counts: ReadCounts) -> Iterator[Document | LinesBatch]:
+    """The documents of each file, or the whole file as a batch when Arrow's route takes it."""
+    for path in iter_files(source):
+        content = read_file(path)
+        if content.problem is None and is_json_lines(path):
+            lines = read_imm_lines(content.data, str(path), counts.read + 1)
+            if lines is not None:
+                yield lines
+                continue
+        yield from iter_file(path, collector, counts, content)
 
 
 def _dispatch(value: Any, source: str, chunk: _Chunk, kinds: tuple[str, ...], bulk: bool,

@@ -92,7 +92,7 @@ def parse_utc(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    values : sequence of str, int, float, datetime or None
+    values : sequence of str, int, float, datetime or None, or Arrow string array
         See :func:`to_utc` for the accepted forms.
 
     Returns
@@ -106,6 +106,11 @@ def parse_utc(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     n = len(values)
     ns = np.full(n, _NAT, dtype=np.int64)
     bad = np.zeros(n, dtype=bool)
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            _parse_text(values, ns, bad)
+            return ns, bad
+        values = values.to_pylist()
     try:
         text = pa.array(values, type=pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -138,7 +143,7 @@ def _mask(values: pa.Array) -> np.ndarray:
     return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
 
 
-def _parse_text(text: pa.Array, ns: np.ndarray, bad: np.ndarray) -> None:
+def _parse_text(text: pa.Array | pa.ChunkedArray, ns: np.ndarray, bad: np.ndarray) -> None:
     """Strings (nulls and "" are missing) into ``ns`` / ``bad`` in place, in bulk.
 
     Arrow does the work: a large file's time strings lie scattered in memory, and
