@@ -294,3 +294,17 @@ def test_export_undo_plan_of_chosen_tasks_ignores_verdicts(audit, tmp_path):
     assert export_undo_plan(audit, path, task_ids=["t-right", "t-failed"]) == 1
     plan = orjson.loads(path.read_bytes())
     assert plan["TaskId"] == "t-right" and plan["MoveBack"][0]["ClusterId"] == "a2"
+
+
+def test_export_merge_requests_groups_chained_pair_suggestions(tmp_path):
+    # a←b and b←c share b: one request into the largest (c), not two that would collide.
+    pairs = pd.DataFrame({"merge_to": ["a", "b", "x"], "merge_from": ["b", "c", "y"],
+                          "size_to": [5, 4, 2], "size_from": [4, 9, 2],
+                          "accept": [True, True, True]})
+    path = tmp_path / "pairs.jsonl"
+    assert export_merge_requests(pairs, path) == 2
+    bodies = [orjson.loads(l) for l in path.read_bytes().splitlines()]
+    assert bodies == [{"Froms": ["a", "b"], "To": "c"}, {"From": "y", "To": "x"}]
+    # Rejected pairs are left out before grouping.
+    assert export_merge_requests(pairs.assign(accept=[True, False, False]), path) == 1
+    assert orjson.loads(path.read_bytes()) == {"From": "b", "To": "a"}

@@ -48,9 +48,12 @@ def export_merge_requests(merges: Any, path: str | os.PathLike, *, accept: Any =
     Parameters
     ----------
     merges : AuditResult or DataFrame
-        An audit, or a frame of merges (e.g. from :func:`toolkit.suggest_merges`)
-        with columns ``merge_to``/``merge_sources`` or ``to``/``froms``
-        (``from`` is accepted too).
+        An audit, a frame of merges with columns ``merge_to``/``merge_sources``
+        or ``to``/``froms`` (``from`` is accepted too), or pair suggestions
+        from :func:`toolkit.suggest_merges` (``merge_to``/``merge_from``):
+        accepted pairs that share a cluster become one request, its ``To``
+        the largest cluster (``size_to``/``size_from``; ties: the smallest
+        id), so no request names a cluster an earlier one merged away.
     path : path-like
         The JSONL file to write.
     accept : boolean array-like or list of row labels, default=None
@@ -99,18 +102,52 @@ def export_merge_requests(merges: Any, path: str | os.PathLike, *, accept: Any =
     else:
         raise TypeError(f"`merges` must be an AuditResult or a DataFrame, but "
                         f"{type(merges).__name__} was passed.")
-    frame = _normalise_columns(frame)
     if accept is None:
         accept = frame["accept"].astype(bool).to_numpy() if "accept" in frame.columns else None
-    chosen = frame if accept is None else _select(frame, accept)
+    chosen = _normalise_columns(frame if accept is None else _select(frame, accept))
     return _write_jsonl(path, (_request(r.merge_to, list(r.merge_sources), project_name,
                                         dataset_name, user_data)
                                for r in chosen.itertuples(index=False)))
 
 
+def _group_pairs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Pair suggestions (``merge_to``, ``merge_from``) as one request per chain.
+
+    Accepted pairs A←B and B←C must become one request (To = the largest cluster,
+    Froms = the rest): as two requests, the second would name a cluster the
+    first merged away and fail with ResourceNotFound.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    size: dict[str, int] = {}
+    for r in frame.itertuples(index=False):
+        a, b = str(r.merge_to), str(r.merge_from)
+        size[a] = max(size.get(a, 0), int(getattr(r, "size_to", 0) or 0))
+        size[b] = max(size.get(b, 0), int(getattr(r, "size_from", 0) or 0))
+        parent[find(a)] = find(b)
+    groups: dict[str, list[str]] = {}
+    for cid in parent:
+        groups.setdefault(find(cid), []).append(cid)
+    rows = []
+    for members in groups.values():
+        # Destination: the largest cluster (ties: the smallest id); deterministic order.
+        members.sort(key=lambda c: (-size.get(c, 0), c))
+        rows.append({"merge_to": members[0], "merge_sources": sorted(members[1:])})
+    rows.sort(key=lambda r: r["merge_to"])
+    return pd.DataFrame(rows, columns=["merge_to", "merge_sources"])
+
+
 def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     if {"merge_to", "merge_sources"} <= set(frame.columns):
         return frame
+    if {"merge_to", "merge_from"} <= set(frame.columns):
+        return _group_pairs(frame)
     if "to" in frame.columns and ("froms" in frame.columns or "from" in frame.columns):
         sources = frame["froms"] if "froms" in frame.columns else frame["from"].map(lambda s: [s])
         sources = sources.map(lambda s: [s] if isinstance(s, str) else list(s))
