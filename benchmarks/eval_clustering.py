@@ -15,13 +15,18 @@ dimension -- and a generated set of 20,000 faces) it reports, side by side:
   each grid threshold), and the speed ratio;
 - merge and split suggestion figures on the IMM clustering the generator
   exports: precision of the top T merge suggestions (T = true fragment pairs)
-  and the ranks of the wrongly merged look-alike clusters among the splits.
+  and the ranks of the wrongly merged look-alike clusters among the splits;
+- on the largest set, the exact neighbour search alone (``nearest_neighbors``,
+  15 per face) against scikit-learn's ``NearestNeighbors(algorithm="brute",
+  metric="cosine")``, time (median of 3) and agreement.
 
 Checks that the results agree: on a subset, ``recluster`` with every pair a
-candidate and no cohesion guard must equal scikit-learn's average linkage.
+candidate and no cohesion guard must equal scikit-learn's average linkage, and
+``nearest_neighbors`` must equal a float64 brute force.
 
-Run ``python benchmarks/eval_clustering.py`` (about 10 minutes on 2 cores) or
-``--quick`` (small sizes, seconds). Not run by CI.
+Run ``python benchmarks/eval_clustering.py`` (about 10 minutes on 2 cores),
+``--quick`` (small sizes, seconds) or ``--only generated`` (the data sets
+whose name holds that text, e.g. just the 20,000 faces). Not run by CI.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import NearestNeighbors
 
 from toolkit import FaceSet
 from toolkit.clustering import ClusterState
 from toolkit.quality import compare_to_truth
-from toolkit.reclustering import estimate_threshold, recluster, suggest_merges, suggest_splits
+from toolkit.reclustering import (estimate_threshold, nearest_neighbors, recluster,
+                                  suggest_merges, suggest_splits)
 from toolkit.reclustering._recluster import COHESION_RATIO, labeller
 from toolkit.sampledata import generate_faces
 
@@ -169,6 +176,45 @@ def exactness_check(quick: bool) -> None:
             sys.exit("recluster with every pair a candidate disagrees with scikit-learn")
 
 
+def knn_exactness_check(x: np.ndarray, size: int, k: int = 15) -> None:
+    """``nearest_neighbors`` on the first ``size`` faces equals a float64 brute force.
+
+    The reference ranks a float64 BLAS product by (-similarity, position). Its
+    rounding may differ from the toolkit's by about 1e-16, so rows may differ
+    only where two of the values concerned are that close; the values must agree.
+    """
+    sub = x[:size]
+    idx, sims = nearest_neighbors(sub.astype(np.float64), k)
+    full = sub.astype(np.float64) @ sub.astype(np.float64).T
+    np.fill_diagonal(full, -np.inf)
+    cols = np.arange(size)
+    ref = np.array([np.lexsort((cols, -row))[:k + 1] for row in full])
+    ref_vals = np.take_along_axis(full, ref, axis=1)
+    worst = float(np.abs(sims - ref_vals[:, :k]).max())
+    differ = np.flatnonzero((idx != ref[:, :k]).any(axis=1))
+    near_tie = (np.diff(ref_vals, axis=1) > -1e-12).any(axis=1)
+    print(f"kNN exactness check, {size} faces: max |similarity - brute force| = {worst:.1e}, "
+          f"rows ordered differently {differ.size} (all at a near-tie: "
+          f"{bool(near_tie[differ].all())})")
+    if worst > 1e-12 or not near_tie[differ].all():
+        sys.exit("nearest_neighbors disagrees with a float64 brute force")
+
+
+def knn_timing(name: str, x: np.ndarray, repeats: int, k: int = 15) -> dict:
+    """The neighbour search alone: toolkit against scikit-learn's brute force."""
+    sec, (idx, _) = timed(lambda: nearest_neighbors(x, k), repeats)
+
+    def sklearn_knn():
+        nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric="cosine")
+        return nn.fit(x).kneighbors(x, return_distance=False)
+    sk_sec, sk = timed(sklearn_knn, repeats)
+    # scikit-learn lists the face itself (or a duplicate of it) among its k + 1.
+    sk_sets = [[j for j in row if j != i][:k] for i, row in enumerate(sk.tolist())]
+    same = float(np.mean([set(a) == set(b) for a, b in zip(idx.tolist(), sk_sets)]))
+    return dict(data=name, n=len(x), toolkit_seconds=sec, sklearn_brute_seconds=sk_sec,
+                speedup=sk_sec / sec, same_neighbour_sets=same)
+
+
 def suggestions(name: str, frame: pd.DataFrame, x: np.ndarray) -> dict:
     state = ClusterState(FaceSet(frame, x))
     df = pd.DataFrame({"c": state.face_cluster_ids(), "i": frame["identity"]}).dropna()
@@ -191,11 +237,15 @@ def suggestions(name: str, frame: pd.DataFrame, x: np.ndarray) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one timing run")
+    parser.add_argument("--only", default="", metavar="TEXT",
+                        help="run only the data sets whose name contains TEXT")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else 3
     exactness_check(args.quick)
-    rows, sugg = [], []
+    rows, sugg, knn = [], [], []
     for name, kw in datasets(args.quick):
+        if args.only not in name:
+            continue
         frame, x = generate_faces(**kw)
         print(f"\n== {name}: {len(x):,} faces, dim {x.shape[1]} ==", flush=True)
         part = evaluate(name, frame, x, repeats)
@@ -216,14 +266,25 @@ def main(argv=None) -> int:
         rows += part
         if not name.startswith("generated"):
             sugg.append(suggestions(name, frame, x))
+        else:
+            knn_exactness_check(x, 800 if args.quick else 3000)
+            knn.append(knn_timing(name, x, repeats))
+            r = knn[-1]
+            print(f"  neighbour search alone: toolkit {r['toolkit_seconds']:.2f} s, scikit-learn "
+                  f"brute {r['sklearn_brute_seconds']:.2f} s (x{r['speedup']:.1f}); same "
+                  f"neighbour sets {r['same_neighbour_sets']:.4%}", flush=True)
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 220, "display.max_columns", 30,
                            "display.float_format", "{:.4f}".format):
         print("\nclustering (pairwise F is the primary figure):")
         print(table[["data", "method", "best_t", "pairwise_f", "bcubed_f", "default_t",
                      "default_f", "seconds", "peak_mb"]].to_string(index=False))
-        print("\nsuggestions on the exported IMM clustering:")
-        print(pd.DataFrame(sugg).to_string(index=False))
+        if sugg:
+            print("\nsuggestions on the exported IMM clustering:")
+            print(pd.DataFrame(sugg).to_string(index=False))
+        if knn:
+            print("\nexact neighbour search (15 per face):")
+            print(pd.DataFrame(knn).to_string(index=False))
     return 0
 
 

@@ -107,3 +107,53 @@ def test_only_candidate_pairs_can_merge():
 def test_neighbor_pairs_are_unique_and_ordered():
     idx = np.array([[1, 2], [0, 2], [1, 0]])
     assert neighbor_pairs(idx).tolist() == [[0, 1], [0, 2], [1, 2]]
+
+
+def test_graph_pair_similarities_are_the_linkage_of_two_faces_bit_for_bit():
+    from toolkit.reclustering._agglomerate import _linkage
+    from toolkit.reclustering._graph import neighbour_graph
+
+    x = _blobs(seed=4)
+    graph = neighbour_graph(x, 5)
+    own = _linkage(x.astype(np.float64), np.ones(len(x)), graph.pairs[:, 0], graph.pairs[:, 1])
+    assert np.array_equal(graph.pair_similarities, own)
+    assert graph.pairs.tolist() == neighbor_pairs(graph.indices).tolist()
+
+
+@pytest.mark.parametrize("ratio", [None, 0.6])
+def test_handing_over_the_pair_similarities_changes_nothing(ratio):
+    from toolkit.reclustering._graph import neighbour_graph
+
+    x = _blobs(n_per=20, seed=5)
+    graph = neighbour_graph(x, 6)
+    given = average_linkage(x, graph.pairs, 0.2, pair_similarities=graph.pair_similarities,
+                            cohesion_ratio=ratio, refresh_neighbors=6)
+    computed = average_linkage(x, graph.pairs, 0.2, cohesion_ratio=ratio, refresh_neighbors=6)
+    assert np.array_equal(given.merges, computed.merges)
+    assert np.array_equal(given.labels, computed.labels)
+
+
+def test_pair_similarities_must_match_the_pairs():
+    with pytest.raises(ValueError, match="`pair_similarities` holds 1 values for 2 pairs"):
+        average_linkage(SQUARE, np.array([[0, 1], [2, 3]]), 0.5, pair_similarities=[0.8])
+
+
+def test_reciprocal_best_breaks_ties_by_the_smaller_name():
+    from toolkit.reclustering._agglomerate import _reciprocal_best
+
+    # Edges 0-1 (0.5), 1-2 (0.5), 2-3 (0.9). Cluster 1 ties between 0 and 2 at 0.5 and
+    # takes 0, the smaller name; 2 and 3 pick each other. Both pairs are mutual.
+    u, v = np.array([0, 1, 2]), np.array([1, 2, 3])
+    a, b, s = _reciprocal_best(u, v, np.array([0.5, 0.5, 0.9]), 4)
+    assert a.tolist() == [0, 2] and b.tolist() == [1, 3]
+    assert s.tolist() == [0.5, 0.9]
+
+
+def test_unique_pairs_point_at_each_pairs_first_entry():
+    from toolkit.reclustering._agglomerate import unique_pairs
+
+    # Row 0 lists 1 then 2; row 1 lists 0 (the pair 0-1 again) then 1 itself (dropped).
+    idx = np.array([[1, 2], [0, 1], [1, 0]])
+    pairs, first = unique_pairs(idx)
+    assert pairs.tolist() == [[0, 1], [0, 2], [1, 2]]
+    assert first.tolist() == [0, 1, 4]  # flat positions: (0,0)=0, (0,1)=1, (2,0)=4

@@ -111,3 +111,39 @@ def test_bad_faces_are_refused():
         recluster(pd.DataFrame({"a": [1]}))
     with pytest.raises(ValueError, match="2-D"):
         recluster(np.ones(3))
+
+
+@pytest.mark.parametrize("threshold", [None, 0.3])
+def test_one_neighbour_search_serves_the_threshold_and_the_merging(faces, monkeypatch, threshold):
+    from toolkit.reclustering import _graph
+
+    calls = []
+    real = _graph.exact_neighbors
+
+    def counted(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_graph, "exact_neighbors", counted)
+    recluster(faces, threshold=threshold)
+    assert calls == [15]
+
+
+def test_calibration_searches_the_neighbours_once(faces, monkeypatch):
+    from toolkit.reclustering import _graph
+    from toolkit.reclustering._threshold import calibrate_threshold, estimate_threshold
+
+    calls = []
+    real = _graph.exact_neighbors
+
+    def counted(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_graph, "exact_neighbors", counted)
+    cal = calibrate_threshold(faces, thresholds=None)
+    assert calls == [15]
+    # The grid still runs from the floor to the ceiling estimate_threshold reports.
+    est = estimate_threshold(faces)
+    assert cal.scores["threshold"].iloc[0] == est.floor
+    assert cal.scores["threshold"].iloc[-1] == pytest.approx(est.ceiling)

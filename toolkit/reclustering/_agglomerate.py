@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._knn import nearest_neighbors
+from ._knn import nearest_neighbors, pair_dots
 
-__all__ = ["Agglomeration", "average_linkage", "neighbor_pairs"]
+__all__ = ["Agglomeration", "average_linkage", "neighbor_pairs", "unique_pairs"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,22 @@ class Agglomeration:
         return int(self.labels.max()) + 1 if self.labels.size else 0
 
 
+def unique_pairs(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`neighbor_pairs` and, per pair, the flat position in ``indices`` of
+    its first occurrence (to pick the pair's similarity from the table)."""
+    n, k = indices.shape
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    cols = indices.ravel().astype(np.int64)
+    valid = np.flatnonzero(rows != cols)
+    if not valid.size:
+        return np.empty((0, 2), dtype=np.int64), valid
+    size = max(n, int(cols.max()) + 1)
+    # One int64 key per undirected pair: sorting keys is much cheaper than rows.
+    key = np.minimum(rows[valid], cols[valid]) * size + np.maximum(rows[valid], cols[valid])
+    uniq, first = np.unique(key, return_index=True)
+    return np.stack([uniq // size, uniq % size], axis=1), valid[first]
+
+
 def neighbor_pairs(indices: np.ndarray) -> np.ndarray:
     """Unique undirected pairs ``(i, j)``, ``i < j``, of a neighbour table.
 
@@ -59,24 +75,24 @@ def neighbor_pairs(indices: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n_pairs, 2), int64, sorted by ``i`` then ``j``.
     """
-    n, k = indices.shape
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    cols = indices.ravel().astype(np.int64)
-    keep = rows != cols
-    a = np.minimum(rows[keep], cols[keep])
-    b = np.maximum(rows[keep], cols[keep])
-    pairs = np.unique(np.stack([a, b], axis=1), axis=0) if a.size else np.empty((0, 2), np.int64)
-    return pairs.astype(np.int64)
+    return unique_pairs(indices)[0]
 
 
 def _linkage(sums: np.ndarray, sizes: np.ndarray, a: np.ndarray, b: np.ndarray,
-             chunk: int = 8192) -> np.ndarray:
-    """Mean cross similarity ``S_a . S_b / (n_a n_b)`` of cluster pairs, chunked."""
+             faces: np.ndarray | None = None) -> np.ndarray:
+    """Mean cross similarity ``S_a . S_b / (n_a n_b)`` of cluster pairs.
+
+    With ``faces`` (the embeddings the sums started from), a single-face
+    cluster ``b`` is read from them: the same values as its float64 sum, at
+    half the memory traffic when they are float32.
+    """
+    if faces is None:
+        return pair_dots(sums, sums, a, b) / (sizes[a] * sizes[b])
     out = np.empty(a.size, dtype=np.float64)
-    for s in range(0, a.size, chunk):
-        i, j = a[s:s + chunk], b[s:s + chunk]
-        out[s:s + chunk] = np.einsum("ij,ij->i", sums[i], sums[j]) / (sizes[i] * sizes[j])
-    return out
+    lone = sizes[b] == 1
+    out[lone] = pair_dots(sums, faces, a[lone], b[lone])
+    out[~lone] = pair_dots(sums, sums, a[~lone], b[~lone])
+    return out / (sizes[a] * sizes[b])
 
 
 def _cohesion(sums: np.ndarray, sizes: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -113,7 +129,61 @@ def _refresh(sums: np.ndarray, sizes: np.ndarray, parent: np.ndarray, k: int,
     return u[keep], v[keep], sim[keep]
 
 
+def _reciprocal_best(u: np.ndarray, v: np.ndarray, sim: np.ndarray,
+                     n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``a < b`` that are each other's best candidate, and their linkage.
+
+    A cluster's best candidate has the highest linkage, then the smallest
+    name. Scatter-max and scatter-min over the edges do it in O(edges),
+    without sorting them.
+    """
+    best_sim = np.full(n, -np.inf)
+    np.maximum.at(best_sim, u, sim)
+    np.maximum.at(best_sim, v, sim)
+    best = np.full(n, n, dtype=np.int64)
+    at_u = sim == best_sim[u]
+    np.minimum.at(best, u[at_u], v[at_u])
+    at_v = sim == best_sim[v]
+    np.minimum.at(best, v[at_v], u[at_v])
+    a = np.flatnonzero(best < n)
+    b = best[a]
+    mutual = (a < b) & (best[b] == a)
+    a, b = a[mutual], b[mutual]
+    return a, b, best_sim[a]
+
+
+def _contract(u: np.ndarray, v: np.ndarray, sim: np.ndarray, a: np.ndarray, b: np.ndarray,
+              sums: np.ndarray, sizes: np.ndarray, faces: np.ndarray, threshold: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate edges after ``b`` merged into ``a``: edges of a merged
+    cluster are renamed, deduplicated and recomputed exactly from the sums;
+    the others keep their linkage."""
+    n = sums.shape[0]
+    rename = np.arange(n, dtype=np.int64)
+    rename[b] = a
+    touched = np.zeros(n, dtype=bool)
+    touched[a] = True
+    u, v = rename[u], rename[v]
+    redo = touched[u] | touched[v]
+    lo, hi = np.minimum(u[redo], v[redo]), np.maximum(u[redo], v[redo])
+    # Only a merged cluster's edges can coincide or fold onto itself.
+    key = np.unique((lo * n + hi)[lo != hi])
+    lo, hi = key // n, key % n
+    # Merged cluster first and grouped: its row is read once per group, not per edge
+    # (the value does not depend on the order of the two).
+    merged = np.where(touched[lo], lo, hi)
+    order = np.argsort(merged, kind="stable")
+    lo, hi = lo[order], hi[order]
+    other = lo + hi - merged[order]
+    new = _linkage(sums, sizes, merged[order], other, faces)
+    keep = new >= threshold
+    stay = ~redo
+    return (np.concatenate([u[stay], lo[keep]]), np.concatenate([v[stay], hi[keep]]),
+            np.concatenate([sim[stay], new[keep]]))
+
+
 def average_linkage(embeddings: np.ndarray, pairs: np.ndarray, threshold: float, *,
+                    pair_similarities: np.ndarray | None = None,
                     cohesion_ratio: float | None = None, floor: float = 0.0,
                     refresh_neighbors: int | None = None, progress=None) -> Agglomeration:
     """Exact average linkage on a candidate graph, cut at a similarity threshold.
@@ -127,6 +197,10 @@ def average_linkage(embeddings: np.ndarray, pairs: np.ndarray, threshold: float,
     threshold : float
         Two clusters may merge while their mean cross similarity is at least
         this; use ``-inf`` for the whole hierarchy.
+    pair_similarities : ndarray of shape (n_pairs,), default=None
+        The similarity of each pair, as :func:`~toolkit.reclustering._knn.pair_dots`
+        computes it (the neighbour graph's ``pair_similarities``). None:
+        computed here.
     cohesion_ratio : float or None, default=None
         When set, two clusters of 2 or more faces may merge only if
         ``link - floor >= cohesion_ratio * sqrt((coh_A - floor) (coh_B - floor))``
@@ -166,8 +240,9 @@ def average_linkage(embeddings: np.ndarray, pairs: np.ndarray, threshold: float,
     named by its smallest face position, so the result is the same on every
     run and every machine.
     """
-    n = embeddings.shape[0]
-    sums = embeddings.astype(np.float64, copy=True)
+    faces = np.asarray(embeddings)
+    n = faces.shape[0]
+    sums = faces.astype(np.float64, copy=True)
     sizes = np.ones(n, dtype=np.float64)
     parent = np.arange(n, dtype=np.int64)
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -175,10 +250,16 @@ def average_linkage(embeddings: np.ndarray, pairs: np.ndarray, threshold: float,
     v = np.maximum(pairs[:, 0], pairs[:, 1])
     ok = u != v
     u, v = u[ok], v[ok]
-    sim = _linkage(sums, sizes, u, v)
+    if pair_similarities is None:
+        sim = _linkage(sums, sizes, u, v, faces)
+    else:
+        sim = np.asarray(pair_similarities, dtype=np.float64).ravel()
+        if sim.shape[0] != pairs.shape[0]:
+            raise ValueError(f"`pair_similarities` holds {sim.shape[0]} values for "
+                             f"{pairs.shape[0]} pairs; pass one per pair.")
+        sim = sim[ok]
     keep = sim >= threshold
     u, v, sim = u[keep], v[keep], sim[keep]
-    best = np.full(n, -1, dtype=np.int64)
     merges: list[np.ndarray] = []
     # Pairs the cohesion guard refused, with the sizes they had: the same pair
     # with the same members is not offered again by a refresh.
@@ -190,19 +271,7 @@ def average_linkage(embeddings: np.ndarray, pairs: np.ndarray, threshold: float,
             u, v, sim = _refresh(sums, sizes, parent, refresh_neighbors, threshold, refused)
             if not u.size:
                 break
-        # Each cluster's best candidate: highest linkage, then smallest name.
-        src = np.concatenate([u, v])
-        dst = np.concatenate([v, u])
-        s = np.concatenate([sim, sim])
-        order = np.lexsort((dst, -s, src))
-        src, dst, s = src[order], dst[order], s[order]
-        first = np.ones(src.size, dtype=bool)
-        first[1:] = src[1:] != src[:-1]
-        a, b, s = src[first], dst[first], s[first]
-        best[a] = b
-        mutual = (a < b) & (best[b] == a)
-        a, b, s = a[mutual], b[mutual], s[mutual]
-        best[src] = -1
+        a, b, s = _reciprocal_best(u, v, sim, n)
         if not a.size:  # pragma: no cover - the best pair overall is always mutual
             raise RuntimeError("average_linkage found no reciprocal pair; please report this")
         if cohesion_ratio is not None:
@@ -224,20 +293,7 @@ def average_linkage(embeddings: np.ndarray, pairs: np.ndarray, threshold: float,
         parent[b] = a
         if progress is not None:
             progress.update(int(a.size))
-        rename = np.arange(n, dtype=np.int64)
-        rename[b] = a
-        touched = np.zeros(n, dtype=bool)
-        touched[a] = True
-        u, v = rename[u], rename[v]
-        lo, hi = np.minimum(u, v), np.maximum(u, v)
-        ok = lo != hi
-        lo, hi, sim = lo[ok], hi[ok], sim[ok]
-        _, first_edge = np.unique(lo * n + hi, return_index=True)
-        lo, hi, sim = lo[first_edge], hi[first_edge], sim[first_edge]
-        redo = touched[lo] | touched[hi]
-        sim[redo] = _linkage(sums, sizes, lo[redo], hi[redo])
-        keep = sim >= threshold
-        u, v, sim = lo[keep], hi[keep], sim[keep]
+        u, v, sim = _contract(u, v, sim, a, b, sums, sizes, faces, threshold)
 
     # Roots are first-face positions (a merge keeps the smaller name), so
     # numbering the sorted roots numbers clusters in order of their first face.

@@ -111,9 +111,10 @@ def labeller(x: np.ndarray, *, method: str, n_neighbors: int, cohesion_ratio: fl
 
         def graph_labels(threshold: float) -> np.ndarray:
             with progress_bar(progress, n, "recluster", unit="merge") as bar:
-                return average_linkage(x, graph.pairs, threshold, cohesion_ratio=ratio,
-                                       floor=floor, refresh_neighbors=n_neighbors,
-                                       progress=bar).labels
+                return average_linkage(x, graph.pairs, threshold,
+                                       pair_similarities=graph.pair_similarities,
+                                       cohesion_ratio=ratio, floor=floor,
+                                       refresh_neighbors=n_neighbors, progress=bar).labels
         return graph_labels
     if method.startswith("agglomerative-"):
         from sklearn.cluster import AgglomerativeClustering

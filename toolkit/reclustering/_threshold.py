@@ -215,8 +215,17 @@ def calibrate_threshold(faces: Any, truth_column: str = "identity", *, threshold
                          f"{truth_column!r}, but {int(known.sum())} have one.")
     labelled = fs.subset(known) if not known.all() else fs
     truth = labelled.faces[truth_column].to_numpy(dtype=object)
+    x = labelled.embeddings
+    graph = floor = None
+    if method == "graph":
+        # One neighbour search serves the default grid (its first column is each
+        # face's nearest) and the merging.
+        with progress_bar(progress, x.shape[0], "neighbours") as bar:
+            graph = neighbour_graph(x, n_neighbors, progress=bar)
     if thresholds is None:
-        est = estimate_threshold(labelled, progress=progress)
+        est = (threshold_from_graph(x, graph) if graph is not None
+               else estimate_threshold(labelled, progress=progress))
+        floor = est.floor
         grid = np.linspace(est.floor, est.ceiling, 41)
     else:
         grid = np.asarray(thresholds, dtype=np.float64).ravel()
@@ -225,8 +234,9 @@ def calibrate_threshold(faces: Any, truth_column: str = "identity", *, threshold
                              f"but {thresholds!r} was passed.")
         grid = np.unique(grid)
     rows = []
-    labels_at = labeller(labelled.embeddings, method=method, n_neighbors=n_neighbors,
-                         cohesion_ratio=COHESION_RATIO, min_cluster_size=1, progress=False)
+    labels_at = labeller(x, method=method, n_neighbors=n_neighbors,
+                         cohesion_ratio=COHESION_RATIO, min_cluster_size=1, graph=graph,
+                         floor=floor, progress=False)
     with progress_bar(progress, grid.size, "calibrate", unit="threshold",
                       n_faces=labelled.embeddings.shape[0]) as bar:
         for t in grid.tolist():
