@@ -15,6 +15,7 @@ from ._html import field_table, html_table, note
 from ._merge_view import (audit_summary_html, filter_merges, merge_details_html, merge_figures,
                           merge_label, merges_table_html, outcome_options, quality_figure,
                           step_caption_html, verdict_options)
+from ._picklist import MirroredSelect
 from ._render import OutputCache, figure_entry, shows_errors, text_entry
 from ._task_view import check_history, check_tasks
 
@@ -123,7 +124,6 @@ class AuditDashboard(widgets.VBox):
         self._merge_outputs = OutputCache()
         self._quality_outputs = OutputCache()
         self._callback_depth = 0
-        self._syncing = False
         self._ready = False  # observers wait until every part exists
         super().__init__(**kwargs)
         self._build()
@@ -206,7 +206,7 @@ class AuditDashboard(widgets.VBox):
         link((self, "outcomes"), (self.outcome_filter, "value"))
         self.merge_list = widgets.Select(options=[], rows=14,
                                          layout=widgets.Layout(width="560px"))
-        self.merge_list.observe(self._on_pick, "value")
+        self._picker = MirroredSelect(self.merge_list, lambda value: setattr(self, "selected", value))
         self.details = widgets.HTML(layout=widgets.Layout(width="auto", max_width="640px"))
         self.accept_button = widgets.Button(description="accept", icon="check",
                                             button_style="success",
@@ -266,21 +266,10 @@ class AuditDashboard(widgets.VBox):
         visible = self.visible
         ids = visible["task_id"].astype(object).tolist()
         options = [(merge_label(row), row["task_id"]) for _, row in visible.iterrows()]
-        self._syncing = True
-        try:
-            # With no index, new options do not select their first entry by themselves.
-            self.merge_list.index = None
-            self.merge_list.options = options
-            self.merge_list.value = self.selected if self.selected in ids else None
-        finally:
-            self._syncing = False
+        self._picker.set_options(options, self.selected)
         if self.selected not in ids:
             self.selected = ids[0] if ids else None
         self._show_table()
-
-    def _on_pick(self, change: Any) -> None:
-        if not self._syncing and change["new"] is not None:
-            self.selected = change["new"]
 
     @observe("selected")
     def _on_selected(self, change: Any) -> None:
@@ -290,13 +279,7 @@ class AuditDashboard(widgets.VBox):
     @shows_errors("merge_output")
     def _show_selected(self) -> None:
         selected = self.selected
-        listed = [value for _, value in self.merge_list.options]
-        if self.merge_list.value != selected and selected in listed:
-            self._syncing = True
-            try:
-                self.merge_list.value = selected
-            finally:
-                self._syncing = False
+        self._picker.show(selected)
         for button in (self.accept_button, self.reject_button, self.clear_button):
             button.disabled = selected is None
         self._show_table()

@@ -9,6 +9,7 @@ import pandas as pd
 from traitlets import Int, TraitError, Tuple, Unicode, default, link, observe, validate
 
 from ._html import note
+from ._picklist import MirroredSelect
 from ._render import OutputCache, figure_entry, shows_errors, text_entry
 from ._task_view import (FILTER_COLUMNS, check_history, check_tasks, filter_options,
                          filter_tasks, history_figure, history_of, task_label, task_record_html,
@@ -82,7 +83,6 @@ class TaskDashboard(widgets.VBox):
         self._plot_outputs = OutputCache()
         self._history_outputs = OutputCache()
         self._callback_depth = 0
-        self._syncing = False
         self._ready = False
         super().__init__(**kwargs)
         self._build()
@@ -146,7 +146,7 @@ class TaskDashboard(widgets.VBox):
         self.table = widgets.HTML(layout=full)
         self.plots_output = widgets.Output(layout=full)
         self.task_list = widgets.Select(options=[], rows=12, layout=widgets.Layout(width="640px"))
-        self.task_list.observe(self._on_pick, "value")
+        self._picker = MirroredSelect(self.task_list, lambda value: setattr(self, "selected", value))
         self.record = widgets.HTML(layout=widgets.Layout(width="auto", max_width="600px"))
         self.history_output = widgets.Output(layout=full)
         self.children = [
@@ -170,13 +170,7 @@ class TaskDashboard(widgets.VBox):
         shown = self.filtered
         rows = shown.index.tolist()
         self.summary.value = tasks_summary_html(self.tasks, shown)
-        self._syncing = True
-        try:
-            self.task_list.index = None
-            self.task_list.options = [(task_label(r), i) for i, r in shown.iterrows()]
-            self.task_list.value = self.selected if self.selected in rows else None
-        finally:
-            self._syncing = False
+        self._picker.set_options([(task_label(r), i) for i, r in shown.iterrows()], self.selected)
         if self.selected not in rows:
             self.selected = rows[0] if rows else None
         self.table.value = tasks_table_html(shown, self.selected, max_rows=self.max_rows)
@@ -189,10 +183,6 @@ class TaskDashboard(widgets.VBox):
             return (text_entry("No task matches the filters."),)
         return tuple(figure_entry(f, alt=what) for f, what in figures)
 
-    def _on_pick(self, change: Any) -> None:
-        if not self._syncing and change["new"] is not None:
-            self.selected = change["new"]
-
     @observe("selected")
     def _on_selected(self, change: Any) -> None:
         if self._ready:
@@ -201,13 +191,7 @@ class TaskDashboard(widgets.VBox):
     @shows_errors("history_output")
     def _show_selected(self) -> None:
         selected = self.selected
-        listed = [value for _, value in self.task_list.options]
-        if self.task_list.value != selected and selected in listed:
-            self._syncing = True
-            try:
-                self.task_list.value = selected
-            finally:
-                self._syncing = False
+        self._picker.show(selected)
         self.table.value = tasks_table_html(self.filtered, selected, max_rows=self.max_rows)
         if selected is None:
             self.record.value = note("No task passes the filters.")
