@@ -17,71 +17,13 @@ from hypothesis import strategies as st
 from traitlets import TraitError
 
 import toolkit as tk
-from toolkit.widgets import AuditDashboard, TaskDashboard, export_decisions, plan_decisions
+from toolkit.widgets import AuditDashboard, export_decisions, plan_decisions
 from toolkit.widgets._html import cell_text, html_table, tint
 from toolkit.widgets._merge_view import NO_VERDICT, filter_merges
-from toolkit.widgets._task_view import MISSING, filter_tasks
 
-DIM = 32
-SCRIPT = "<script>alert(1)</script>"
+from widget_cases import SCRIPT, SNAPSHOTS, TASKS, _faces
+
 SAMPLE_DATA = Path(__file__).parent.parent / "sample_data"
-
-
-def _faces(seed=0):
-    """Four people; A is split in two fragments; B2 is B's look-alike sibling.
-
-    Clusters: a1, a2 (person A), b (person B), b2 (person B2, near B), c (person C).
-    """
-    rng = np.random.default_rng(seed)
-    base = rng.normal(size=(4, DIM))
-    base /= np.linalg.norm(base, axis=1, keepdims=True)
-    b2 = base[1] + 0.9 * base[3]
-    people = {"A": base[0], "B": base[1], "B2": b2 / np.linalg.norm(b2), "C": base[2]}
-    layout = [("a1", "A", 8), ("a2", "A", 7), ("b", "B", 9), ("b2", "B2", 8), ("c", "C", 10)]
-    rows, vecs = [], []
-    for cid, person, n in layout:
-        for i in range(n):
-            vecs.append(people[person] + 1.05 * rng.normal(size=DIM) / math.sqrt(DIM))
-            rows.append({"face_id": f"{cid}-{i}", "cluster_id": cid, "identity": person,
-                         "file_id": f"photo-{cid}-{i}", "dataset": "ds1"})
-    X = np.asarray(vecs)
-    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
-    frame = pd.DataFrame(rows)
-    frame["norm"] = 1.0
-    return tk.FaceSet(frame, X)
-
-
-def _task(task_id, to, sources, *, status="Succeeded", end="2025-03-02T08:10:00Z", start=None,
-          code="", message="", user_data="", progress=None):
-    req = {"ProjectName": "proj", "DatasetName": "ds1", "To": to}
-    req.update({"From": sources[0]} if len(sources) == 1 else {"Froms": sources})
-    body = {"RequestId": f"req-{task_id}", "ProjectName": "proj", "EventId": f"ev-{task_id}",
-            "TaskId": task_id, "TaskType": "FigureClustersMerging", "Status": status,
-            "StartTime": start or end, "Code": code, "Message": message,
-            "UserData": user_data, "TaskRequestDefinition": json.dumps(req)}
-    if status != "Running":
-        body["EndTime"] = end
-    if progress is not None:
-        body["Progress"] = progress
-    return body
-
-
-TASKS = [
-    _task("t-right", "a1", ["a2"], end="2025-03-02T08:01:00Z"),
-    _task("t-wrong", "b", ["b2"], start="2025-03-02T08:02:00Z", end="2025-03-02T08:03:00Z",
-          user_data=SCRIPT),
-    _task("t-failed", "c", ["a1"], status="Failed", code="InternalError",
-          message="<b>boom</b>", end="2025-03-02T08:04:00Z"),
-    _task("t-pending", "c", ["b"], status="Running", start="2025-03-02T08:05:00Z", progress=40),
-    _task("t-vanished", "c", ["a2"], end="2025-03-02T08:06:00Z"),     # a2 went in t-right
-]
-# A client polling t-wrong: running at half way, then succeeded.
-SNAPSHOTS = [
-    {"ObservedAt": "2025-03-02T08:02:30Z",
-     "Response": {**_task("t-wrong", "b", ["b2"], status="Running", start="2025-03-02T08:02:00Z",
-                          progress=50)}},
-    {"ObservedAt": "2025-03-02T08:03:05Z", "Response": TASKS[1]},
-]
 
 
 @pytest.fixture(scope="module")
@@ -393,105 +335,6 @@ def test_filter_merges_keeps_order(audit):
     both = filter_merges(audit.merges, verdicts=("likely-wrong", "likely-correct"),
                          outcomes=("applied", "failed", "pending"))
     assert both["task_id"].tolist() == ["t-right", "t-failed", "t-pending"]
-
-
-# ------------------------------------------------------------------- task dashboard
-@pytest.fixture(scope="module")
-def mixed_tasks():
-    # IMM tasks plus a Huawei batch and one of its tasks, with a task type missing.
-    vias = [{"batch_task_list": [{"id": "batch-1", "name": "b", "created_at": 1740902400000,
-                                  "num_task": 1, "batch_task_status_info": {"failed": 1}}]},
-            {"batch_id": "batch-1", "tasks": [{"id": "cam-1", "name": "cam", "state": "FAILED",
-                                               "created_at": "1740902400000",
-                                               "error": {"code": "VIAS.1", "message": SCRIPT}}]}]
-    frame = tk.read_tasks(TASKS + vias)
-    return frame.assign(task_type=frame["task_type"].mask(frame["task_id"].eq("t-right")))
-
-
-@pytest.fixture(scope="module")
-def shared_task_board(mixed_tasks, history):
-    return TaskDashboard(mixed_tasks, history)
-
-
-@pytest.fixture
-def task_board(shared_task_board):
-    """One task dashboard for the module, with every filter open again before each test."""
-    b = shared_task_board
-    b.providers, b.task_types, b.states = (b.provider_filter.options, b.task_type_filter.options,
-                                           b.state_filter.options)
-    b.selected = 0
-    return b
-
-
-def test_task_dashboard_filters_and_tables(task_board, mixed_tasks):
-    board = task_board
-    assert board.providers == ("imm", "vias")
-    assert board.states == tuple(s for s in tk.plots.STATE_ORDER
-                                 if s in set(mixed_tasks["state"]))
-    assert MISSING in board.task_types
-    assert len(board.task_list.options) == len(mixed_tasks) == 7
-    assert _kinds(board.plots_output) == ["display_data", "display_data"]
-    board.providers = ("vias",)
-    assert sorted(board.filtered["task_id"]) == ["batch-1", "cam-1"]
-    assert "2 of 7 tasks" in board.summary.value
-    board.task_types = (MISSING,)
-    assert board.filtered.empty and board.selected is None
-    assert "No task matches the filters." in board.table.value
-    assert _kinds(board.plots_output) == ["stream"]
-
-
-def test_task_dashboard_escapes_records(task_board, mixed_tasks):
-    board = task_board
-    board.selected = int(np.flatnonzero(mixed_tasks["task_id"].eq("cam-1"))[0])
-    for value in (board.record.value, board.table.value):
-        assert SCRIPT not in value and "&lt;script&gt;" in value
-    board.selected = int(np.flatnonzero(mixed_tasks["task_id"].eq("t-failed"))[0])
-    assert "&lt;b&gt;boom&lt;/b&gt;" in board.record.value and "<b>boom" not in board.record.value
-
-
-def test_task_dashboard_shows_history_of_the_selected_task(task_board, mixed_tasks):
-    board = task_board
-    wrong = int(np.flatnonzero(mixed_tasks["task_id"].eq("t-wrong"))[0])
-    board.task_list.value = wrong
-    assert board.selected == wrong
-    assert _alts(board.history_output) == ["<task status history>"]
-    board.selected = int(np.flatnonzero(mixed_tasks["task_id"].eq("t-right"))[0])
-    assert _kinds(board.history_output) == ["stream"]
-    assert "the history has no observation of it" in board.history_output.outputs[0]["text"]
-
-
-def test_task_dashboard_shows_a_plotting_error(mixed_tasks):
-    broken = mixed_tasks.assign(state=mixed_tasks["state"].where(
-        ~mixed_tasks["task_id"].eq("t-right"), "exploded"))
-    board = TaskDashboard(broken)          # building does not raise: the error is shown
-    assert _kinds(board.plots_output) == ["error"]
-    assert board.plots_output.outputs[0]["ename"] == "RecordError"
-    assert "exploded" in board.error
-
-
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"tasks": pd.DataFrame({"task_id": ["t"]})}, tk.RecordError, "has no column 'provider'"),
-    ({"max_rows": 0}, ValueError, "`max_rows` must be an integer of at least 1"),
-])
-def test_task_dashboard_checks_its_arguments(mixed_tasks, kwargs, error, match):
-    args = {"tasks": mixed_tasks, **kwargs}
-    with pytest.raises(error, match=match):
-        TaskDashboard(args.pop("tasks"), **args)
-
-
-@pytest.mark.parametrize("trait, value, match", [
-    ("states", ("exploded",), "must hold values among"),
-    ("selected", 99, "row number from 0 to 6"),
-])
-def test_task_dashboard_refuses_invalid_traits(task_board, trait, value, match):
-    with pytest.raises(TraitError, match=match):
-        setattr(task_board, trait, value)
-
-
-def test_filter_tasks_missing_values_pass_with_missing(mixed_tasks):
-    out = filter_tasks(mixed_tasks, providers=("imm",), task_types=(MISSING,),
-                       states=tuple(tk.plots.STATE_ORDER))
-    assert out["task_id"].tolist() == ["t-right"]
 
 
 # ------------------------------------------------------------------ the sample data
