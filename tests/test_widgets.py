@@ -2,13 +2,10 @@
 
 import base64
 import html
-import json
-import math
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pandas as pd
 import pytest
