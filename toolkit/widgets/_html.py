@@ -16,7 +16,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-__all__ = ["cell_text", "tint", "html_table", "field_table", "bullet_list", "note"]
+__all__ = ["cell_text", "tint", "html_table", "field_table", "bullet_list", "note", "json_block",
+           "alert"]
 
 #: How much of a state's or verdict's colour shows under a table row's text:
 #: enough to tell the rows apart, little enough to keep black text readable.
@@ -148,3 +149,31 @@ def bullet_list(items: Iterable[Any]) -> str:
 def note(text: str) -> str:
     """An escaped grey paragraph."""
     return f'<p style="color:#555;font-size:12px;margin:2px 0">{html.escape(text)}</p>'
+
+
+def json_block(value: Any) -> str:
+    """``value`` as indented JSON with sorted keys in an escaped ``<pre>`` block.
+
+    A string is shown as it is (a request kept as text when it was not JSON).
+    """
+    if isinstance(value, str):
+        text = value
+    else:
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        text = orjson.dumps(value, default=_json_default,
+                            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+                            | orjson.OPT_NON_STR_KEYS).decode()
+    return ('<pre style="font-size:12px;margin:2px 0;max-height:320px;overflow:auto;'
+            f'white-space:pre-wrap;word-break:break-all">{html.escape(text)}</pre>')
+
+
+def alert(title: str, fields: Mapping[str, Any] | Iterable[tuple[str, Any]], *,
+          color: str) -> str:
+    """A box drawing the eye: ``title`` in bold over a :func:`field_table`, escaped.
+
+    ``color`` (``#rrggbb``) draws the border and, lightened by :func:`tint`, the background.
+    """
+    return (f'<div style="border:2px solid {html.escape(color, quote=True)};'
+            f'background:{html.escape(tint(color), quote=True)};padding:4px 8px;margin:2px 0">'
+            f"<b>{html.escape(title)}</b>{field_table(fields)}</div>")
