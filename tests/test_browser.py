@@ -117,6 +117,8 @@ def _figure(page) -> str:
 def test_pick_apply_undo_in_the_merge_audit_dashboard(voila_url, browser):
     url, log_path = voila_url
     OUTPUT.mkdir(parents=True, exist_ok=True)
+    for old in OUTPUT.glob("merge-audit-*.png"):
+        old.unlink()        # only this run's pictures in the folder
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(url, timeout=PAGE_TIMEOUT_MS)
@@ -134,14 +136,14 @@ def test_pick_apply_undo_in_the_merge_audit_dashboard(voila_url, browser):
     options = page.locator(".tk-merge-list select option").all_inner_texts()
     applied = [label for label in options if "applied" in label]
     assert applied, f"no applied merge among the options: {options[:5]}"
-    page.locator(".tk-merge-list select").select_option(label=applied[0])
+    page.locator(".tk-merge-list select").first.select_option(label=applied[0])
     page.wait_for_function(
         "() => document.querySelector('.tk-preview') && "
         "document.querySelector('.tk-preview').innerText.includes('score')",
         timeout=CLICK_TIMEOUT_MS)
     page.screenshot(path=str(OUTPUT / "merge-audit-picked.png"), full_page=True)
 
-    page.locator("button.tk-apply").click()
+    page.locator("button.tk-apply").first.click()
     page.wait_for_function(
         "() => document.querySelector('.tk-working-caption').innerText.includes('step 1')",
         timeout=CLICK_TIMEOUT_MS)
@@ -151,9 +153,10 @@ def test_pick_apply_undo_in_the_merge_audit_dashboard(voila_url, browser):
         arg=figure_before, timeout=CLICK_TIMEOUT_MS)
     caption_after = _text(page, ".tk-working-caption")
     assert caption_after != caption_before
+    page.locator(".tk-working-caption").first.scroll_into_view_if_needed()
     page.screenshot(path=str(OUTPUT / "merge-audit-applied.png"), full_page=True)
 
-    page.locator("button.tk-undo").click()
+    page.locator("button.tk-undo").first.click()
     page.wait_for_function(
         "() => document.querySelector('.tk-working-caption').innerText.includes('step 0')",
         timeout=CLICK_TIMEOUT_MS)

@@ -541,6 +541,47 @@ def test_repeated_figures_and_embedding_rows_fold(records):
     assert fs.counts == {"read": 7, "accepted": 3, "duplicates": 4, "rejected": 0}
 
 
+def test_file_image_size_becomes_nullable_int_columns(tmp_path):
+    files = [imm_file("oss://b/1.jpg", [figure("a"), figure("b")], DatasetName="d",
+                      ImageWidth=4032, ImageHeight=3024.0),
+             imm_file("oss://b/2.jpg", [figure("c")], DatasetName="d")]
+    emb = write_parquet(tmp_path / "e.parquet", ["a", "b", "c"], [[1.0], [2.0], [3.0]])
+    fs = read_faces(write_jsonl(tmp_path / "f.jsonl", files), embeddings=emb)
+    f = fs.faces
+    # The photo's size sits with the file context, after dataset; a File without it gives NA.
+    assert list(f.columns[:7]) == ["face_id", "cluster_id", "file_id", "uri", "dataset",
+                                   "image_width", "image_height"]
+    assert f["image_width"].dtype == "Int64" and f["image_height"].dtype == "Int64"
+    assert f["image_width"].tolist()[:2] == [4032, 4032] and f["image_height"][1] == 3024
+    assert f["image_width"].isna().tolist() == [False, False, True]
+
+
+@pytest.mark.parametrize("fields, match", [
+    ({"ImageWidth": 0}, r"bad value; field 'ImageWidth'; expected a positive number of pixels"),
+    ({"ImageHeight": -5}, r"bad value; field 'ImageHeight'; expected a positive number of pixels"),
+    ({"ImageWidth": 10.5}, r"wrong type; field 'ImageWidth'; expected an integer"),
+    ({"ImageHeight": "1080"}, r"wrong type; field 'ImageHeight'; expected an integer"),
+])
+def test_bad_image_size_rejects_the_file(tmp_path, fields, match):
+    path = write_jsonl(tmp_path / "f.jsonl", [imm_file("u", [figure("a")], **fields),
+                                              imm_file("v", [figure("b")], ImageWidth=10)])
+    emb = write_parquet(tmp_path / "e.parquet", ["a", "b"], [[1.0], [2.0]])
+    with pytest.raises(RecordError, match=rf"f\.jsonl:1: {match}"):
+        read_faces(path, embeddings=emb)
+    fs, rejected = read_faces(path, embeddings=emb, errors="collect")
+    assert fs.faces["face_id"].tolist() == ["b"] and fs.faces["image_width"].tolist() == [10]
+    assert_balanced(fs, rejected)
+
+
+def test_parquet_image_size_columns_pass_through(tmp_path):
+    path = write_parquet(tmp_path / "f.parquet", ["a", "b"], [[1.0, 0.0], [0.0, 1.0]],
+                         image_width=pa.array([640, None], pa.int64()),
+                         image_height=pa.array([480, None], pa.int64()))
+    f = read_faces(path).faces
+    assert f["image_width"].tolist()[0] == 640 and pd.isna(f["image_width"][1])
+    assert f["image_height"].tolist()[0] == 480
+
+
 def test_truncated_gzip_keeps_whole_lines_before_the_cut(tmp_path):
     lines = [orjson.dumps(imm_file(f"u{i}", [figure(f"f{i}")])) for i in range(200)]
     data = gzip.compress(b"\n".join(lines) + b"\n")

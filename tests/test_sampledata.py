@@ -1,5 +1,6 @@
 """The deterministic sample-data generator (toolkit.sampledata) and the committed sample_data/."""
 
+import io
 import json
 import re
 import uuid
@@ -10,10 +11,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from sklearn.metrics.pairwise import cosine_similarity
 
-from toolkit import FaceSet, NO_CLUSTER_IDS
+from toolkit import FaceSet, NO_CLUSTER_IDS, read_faces
 from toolkit.cli import main
+from toolkit.images import face_thumbnails, pick_thumbnail_faces
 from toolkit.sampledata import generate_faces, make_sample_data
 
 COMMITTED = Path(__file__).resolve().parent.parent / "sample_data"
@@ -35,6 +38,8 @@ def _read(path: Path):
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
         return frame.drop(columns=["embedding"]), np.stack(frame["embedding"].to_numpy())
+    if path.suffix == ".jpg":
+        return path.read_bytes()
     return path.read_text()
 
 
@@ -52,6 +57,12 @@ def _assert_same_content(a: dict, b: dict, *, atol: float = 0.0) -> None:
                                        b[rel][1].astype(np.float32), rtol=2e-3, atol=atol)
         elif rel.endswith(".csv"):
             pd.testing.assert_frame_equal(a[rel], b[rel])
+        elif rel.endswith(".jpg") and atol:
+            # Another JPEG library may round differently: the pictures must still agree.
+            pixels = [np.asarray(Image.open(io.BytesIO(a[rel])), dtype=float),
+                      np.asarray(Image.open(io.BytesIO(b[rel])), dtype=float)]
+            assert pixels[0].shape == pixels[1].shape, rel
+            assert np.abs(pixels[0] - pixels[1]).mean() < 2, rel
         else:
             assert a[rel] == b[rel], rel
 
@@ -308,11 +319,17 @@ def test_files_stay_within_the_size_budget(written):
 
 
 def test_readme_describes_every_file(written):
-    _, _, content = written
+    _, manifest, content = written
     readme = content["README.md"]
+    images = [rel for rel in content if rel.startswith("images/")]
     for rel in content:
-        if rel != "README.md":
+        if rel != "README.md" and rel not in images:
             assert f"`{rel}`" in readme or f"`{rel.split('/')[-1]}`" in readme, rel
+    # The photos are one line of the file table, with their count, faces and bytes.
+    in_images = manifest[manifest["file"].str.startswith("images/")]
+    assert (f"| `images/` ({len(images)} files) | {in_images['records'].sum():,} | "
+            f"{in_images['bytes'].sum():,} |") in readme
+    assert "### `images/`" in readme
 
 
 def test_embeddings_stored_once_as_float16_raw_vectors(written):
@@ -345,6 +362,69 @@ def test_file_records_match_the_faces(written):
         assert fig["HeadPose"]["Yaw"] == row["head_pose_yaw"]
         assert ("FigureClusterConfidence" in fig) == (row["cluster_id"] not in NO_CLUSTER_IDS)
     assert all(rec["FigureCount"] == len(rec["Figures"]) for rec in content["imm/files.jsonl"])
+
+
+def test_faces_carry_the_recorded_photo_size(written):
+    _, _, content = written
+    faces = content["faces.parquet"][0]
+    sizes = {rec["ObjectId"]: (rec["ImageWidth"], rec["ImageHeight"])
+             for rec in content["imm/files.jsonl"]}
+    assert list(faces.columns[4:7]) == ["dataset", "image_width", "image_height"]
+    assert list(zip(faces["image_width"], faces["image_height"])) == [
+        sizes[f] for f in faces["file_id"]]
+
+
+def _merged_clusters(content: dict, faces: pd.DataFrame) -> list[str]:
+    merges = content["truth/merges.csv"]
+    named = set(merges["to_cluster"]) | {c for s in merges["source_clusters"] for c in s.split(";")}
+    return sorted(named & set(faces["cluster_id"]))
+
+
+def test_images_are_the_photos_of_the_thumbnail_faces(written):
+    root, manifest, content = written
+    faces = read_faces(root / "faces.parquet").faces
+    picked = pd.concat([pick_thumbnail_faces(faces, c, n=8)
+                        for c in _merged_clusters(content, faces)])
+    keys = {"images/" + uri.split("/", 3)[3] for uri in picked["uri"]}
+    images = {rel: data for rel, data in content.items() if rel.startswith("images/")}
+    assert set(images) == keys
+    assert sum(len(data) for data in images.values()) < 3_000_000
+    recorded = faces.drop_duplicates("uri").set_index("uri")
+    for rel, data in images.items():
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "JPEG" and image.mode == "RGB" and max(image.size) == 560
+        row = recorded.loc[f"oss://family-photos-bucket/{rel[len('images/'):]}"]
+        # Downscaled, same shape: the recorded size is larger, the aspect the same.
+        assert image.size[0] / image.size[1] == pytest.approx(
+            row["image_width"] / row["image_height"], rel=0.01)
+    # Each image's records count is the number of faces drawn: every face of the photo.
+    per_photo = faces.groupby("uri").size()
+    drawn = manifest.set_index("file")["records"]
+    assert all(drawn[rel] == per_photo[f"oss://family-photos-bucket/{rel[7:]}"] for rel in images)
+    thumbs = face_thumbnails(picked, root / "images", size=32)
+    assert (thumbs["status"] == "ok").all()
+
+
+def test_a_person_looks_alike_across_photos(written):
+    root, _, content = written
+    faces = read_faces(root / "faces.parquet").faces
+    picked = pd.concat([pick_thumbnail_faces(faces, c, n=8)
+                        for c in _merged_clusters(content, faces)]).drop_duplicates("face_id")
+    thumbs = face_thumbnails(picked, root / "images", size=16, margin=0.0)
+    # The mean colour of the face's middle (skin, eyes, mouth): set by who it is.
+    middle = np.array([np.asarray(Image.open(io.BytesIO(p)), float)[4:12, 4:12].mean(axis=(0, 1))
+                       for p in thumbs["png"]])
+    ident = picked["identity"].to_numpy()
+    dist = np.abs(middle[:, None, :] - middle[None, :, :]).sum(axis=2)
+    same = (ident[:, None] == ident[None, :]) & ~np.eye(len(ident), dtype=bool)
+    assert np.median(dist[same]) < 0.5 * np.median(dist[~same & ~np.eye(len(ident), dtype=bool)])
+    # Look-alike siblings are drawn alike too: closer than strangers.
+    identities = content["truth/identities.csv"]
+    sibling = dict(zip(identities["identity"], identities["lookalike_of"]))
+    pairs = np.array([[sibling.get(a) == b for b in ident] for a in ident])
+    assert pairs.any()
+    assert np.median(dist[pairs]) < np.median(dist[~same & ~pairs & ~np.eye(len(ident),
+                                                                           dtype=bool)])
 
 
 def test_cluster_pages_match_the_faces(written):
@@ -542,9 +622,13 @@ def test_make_sample_data_same_seed_same_content_other_seed_differs(tmp_path):
     a, b = _content(tmp_path / "a"), _content(tmp_path / "b")
     _assert_same_content(a, b)
     # Rewriting a directory with another seed replaces its files, stale batch pages included.
-    make_sample_data(tmp_path / "a", seed=4, **SMALL, dim=32)
+    rewritten = make_sample_data(tmp_path / "a", seed=4, **SMALL, dim=32)
     c = _content(tmp_path / "a")
-    assert len(c) == len(a)
+    # Photos of the first seed go too (their folders with them): only this seed's remain.
+    assert sorted(c) == sorted(rewritten["file"])
+    assert sum(rel.startswith("images/") for rel in c) > 10
+    assert all(any(f.iterdir()) for f in (tmp_path / "a" / "images").rglob("*") if f.is_dir())
+    assert any(rel.startswith("images/") and rel not in c for rel in a)
     for rel in ("tasks/gettask.jsonl", "imm/files.jsonl", "huawei/batch_tasks.json"):
         assert c[rel] != a[rel]
     assert not c["faces.parquet"][0]["face_id"].equals(a["faces.parquet"][0]["face_id"])

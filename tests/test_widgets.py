@@ -2,10 +2,13 @@
 
 import base64
 import html
+import io
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
@@ -14,11 +17,13 @@ from hypothesis import strategies as st
 from traitlets import TraitError
 
 import toolkit as tk
-from toolkit.widgets import AuditDashboard, export_decisions, plan_decisions
+from toolkit.widgets import MergeAuditDashboard, export_decisions, plan_decisions
 from toolkit.widgets._html import cell_text, html_table, tint
-from toolkit.widgets._merge_view import NO_VERDICT, filter_merges
+from toolkit.widgets._merge_audit import TABS
+from toolkit.widgets._merge_view import NO_VERDICT, filter_merges, merge_label
+from toolkit.widgets._working import working_figure
 
-from widget_cases import SCRIPT, SNAPSHOTS, TASKS, _faces
+from widget_cases import CLUSTER_COLORS, SCRIPT, SNAPSHOTS, TASKS, _faces, photo_faces
 
 SAMPLE_DATA = Path(__file__).parent.parent / "sample_data"
 
@@ -34,13 +39,18 @@ def history():
 
 
 @pytest.fixture(scope="module")
-def audit(tasks):
-    return tk.audit_merges(_faces(), tasks)
+def faces():
+    return _faces()
 
 
 @pytest.fixture(scope="module")
-def shared_board(audit, tasks, history):
-    return AuditDashboard(audit, tasks=tasks, history=history)
+def audit(faces, tasks):
+    return tk.audit_merges(faces, tasks)
+
+
+@pytest.fixture(scope="module")
+def shared_board(faces, audit, tasks, history):
+    return MergeAuditDashboard(faces, tasks, history, audit=audit)
 
 
 @pytest.fixture
@@ -48,10 +58,16 @@ def board(shared_board):
     """One dashboard for the module (drawing is the slow part; each board caches its
     figures), put back to its starting state before every test."""
     b = shared_board
+    while b.working_step:
+        b.undo_button.click()
     b.verdicts, b.outcomes = b.verdict_filter.options, b.outcome_filter.options
     b.selected, b.step, b.decisions = "t-right", 1, {}
+    b.pick_to, b.pick_froms = "a1", ("a2",)
     b.export_dir = "merge-audit-export"
-    b.export_output.outputs = ()
+    b.tabs.selected_index = 0
+    for output in (b.export_output, b.working_output, b.pick_output):
+        output.outputs = ()
+    b.error = ""
     return b
 
 
@@ -66,7 +82,7 @@ def _alts(output):
 # ------------------------------------------------------------------------- package
 def test_import_toolkit_does_not_import_ipywidgets():
     code = ("import sys, toolkit; assert 'ipywidgets' not in sys.modules; "
-            "toolkit.widgets.TaskDashboard; assert 'ipywidgets' in sys.modules")
+            "toolkit.widgets.MergeAuditDashboard; assert 'ipywidgets' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -111,8 +127,8 @@ def test_html_table_shows_any_text_as_text(text):
 
 
 # ------------------------------------------------------------------ audit dashboard
-def test_audit_dashboard_starts_on_the_first_merge(audit, tasks, history):
-    board = AuditDashboard(audit, tasks=tasks, history=history)
+def test_audit_dashboard_starts_on_the_first_merge(faces, audit, tasks, history):
+    board = MergeAuditDashboard(faces, tasks, history, audit=audit)
     assert board.selected == audit.merges["task_id"].iloc[0] == "t-right"
     assert board.verdicts == tuple(tk.plots.VERDICT_ORDER) + (NO_VERDICT,)
     assert board.outcomes == ("applied", "failed", "pending", "vanished", "no-parameters")
@@ -287,11 +303,375 @@ def test_export_error_is_shown_in_the_output_not_lost(board, tmp_path):
     assert board.error == "" and board.export_output.outputs == ()
 
 
-def test_audit_dashboard_refuses_what_is_not_an_audit(audit):
-    with pytest.raises(TypeError, match="`audit` must be an AuditResult"):
-        AuditDashboard(audit.merges)
-    with pytest.raises(tk.RecordError, match="`history` has no column 'observed_at'"):
-        AuditDashboard(audit, history=pd.DataFrame({"task_id": ["t"]}))
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"audit": "nope"}, TypeError, "`audit` must be an AuditResult"),
+    ({"history": pd.DataFrame({"task_id": ["t"]})}, tk.RecordError,
+     "`history` has no column 'observed_at'"),
+    ({"thresholds": {"wrong_below": 0.5}}, ValueError, "cannot be given with `audit=`"),
+    ({"dataset": "ds2"}, ValueError, "the audit given is of dataset 'ds1'"),
+    ({"start": "middle"}, ValueError, r"`start` must be one of \['initial', 'final'\]"),
+    ({"n_thumbnails": 0}, ValueError, "`n_thumbnails` must be an integer >= 1"),
+    ({"image_root": "/no/such/directory"}, FileNotFoundError, "no such directory"),
+])
+def test_dashboard_refuses_bad_arguments(faces, audit, tasks, kwargs, error, match):
+    kwargs = {"audit": audit, **kwargs}
+    with pytest.raises(error, match=match):
+        MergeAuditDashboard(faces, tasks, kwargs.pop("history", None), **kwargs)
+
+
+def test_dashboard_refuses_faces_that_are_not_faces_or_not_the_audits(faces, audit, tasks):
+    with pytest.raises(TypeError, match="`faces` must be a FaceSet or a ClusterState"):
+        MergeAuditDashboard(audit.merges, tasks, audit=audit)
+    # The same faces with a different clustering: not the export the audit replayed on.
+    other = tk.FaceSet(faces.faces.assign(cluster_id="a1"), faces.embeddings)
+    with pytest.raises(ValueError, match="`audit` is not an audit of these faces"):
+        MergeAuditDashboard(other, tasks, audit=audit)
+
+
+# ------------------------------------------------------------- pick and working state
+def _png(output, i=0):
+    return base64.b64decode(output.outputs[i]["data"]["image/png"])
+
+
+def _same_figures(a, b):
+    """Two MergeImpact dicts equal, NaN equal to NaN, floats to 1e-12."""
+    assert a.keys() == b.keys()
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, dict):
+            _same_figures(x, y)
+        elif isinstance(x, float) and np.isnan(x):
+            assert np.isnan(y), key
+        elif isinstance(x, float):
+            assert x == pytest.approx(y, abs=1e-12), key
+        else:
+            assert x == y, key
+
+
+def test_merge_label_names_outcome_and_verdict(audit):
+    labels = {row["task_id"]: merge_label(row) for _, row in audit.merges.iterrows()}
+    assert labels["t-right"] == "  1 · applied · likely-correct · +1.06 · t-right"
+    assert labels["t-vanished"] == "  - · vanished · no verdict · n/a · t-vanished"
+
+
+@pytest.mark.parametrize("task_id, to, froms", [
+    ("t-right", "a1", ("a2",)), ("t-wrong", "b", ("b2",)), ("t-failed", "c", ("a1",)),
+    ("t-vanished", "c", ("a2",)),
+])
+def test_selecting_an_audited_merge_sets_the_pick(board, task_id, to, froms):
+    board.merge_list.value = task_id
+    assert (board.pick_to, board.pick_froms) == (to, froms)
+    # The pickers show it: every cluster exists in the export (the working state at step 0).
+    assert board.pick_to_list.value == to and board.pick_froms_list.value == froms
+
+
+def test_free_pick_previews_merge_impact_and_the_audits_judge(board, audit):
+    from toolkit.audit import Thresholds
+    from toolkit.audit._verdict import data_levels, judge
+
+    board.pick_to_list.value = "c"
+    board.pick_froms_list.value = ("b2", "a2")
+    assert (board.pick_to, board.pick_froms) == ("c", ("b2", "a2"))
+    preview = board.pick_preview
+    state = audit.initial
+    expected = tk.merge_impact(state, "c", ["b2", "a2"])
+    _same_figures(preview.impact.to_dict(), expected.to_dict())
+    judged = judge(expected, data_levels(state), Thresholds())
+    assert preview.verdict == judged["verdict"]
+    assert preview.figures["score"] == pytest.approx(judged["score"])
+    shown = board.preview.value
+    assert f"<b>{judged['verdict']}</b>" in shown
+    assert f"{judged['score']:.4g}" in shown
+    assert f"{expected.silhouette_after:.4g}" in shown
+    assert not board.apply_button.disabled and board.error == ""
+
+
+def test_preview_per_cluster_quality_matches_cluster_quality(board, audit):
+    board.pick_to, board.pick_froms = "c", ("b2", "a2")
+    table = board.pick_preview.clusters.set_index("cluster_id")
+    before = tk.cluster_quality(audit.initial).set_index("cluster_id")
+    after_state, _ = audit.initial.merge("c", froms=["b2", "a2"])
+    after = tk.cluster_quality(after_state).set_index("cluster_id")
+    assert table.loc[["c", "b2", "a2"], "role"].tolist() == ["destination", "source", "source"]
+    for cid in ("c", "b2", "a2"):
+        assert table.loc[cid, "size_before"] == before.loc[cid, "size"]
+        assert table.loc[cid, "cohesion_before"] == pytest.approx(before.loc[cid, "cohesion"])
+        assert table.loc[cid, "silhouette_before"] == pytest.approx(before.loc[cid, "silhouette"])
+    # After: c holds 10 + 8 + 7 = 25 faces; the sources are gone.
+    assert table.loc["c", "size_after"] == after.loc["c", "size"] == 25
+    assert table.loc["c", "cohesion_after"] == pytest.approx(after.loc["c", "cohesion"])
+    assert table.loc["c", "silhouette_after"] == pytest.approx(after.loc["c", "silhouette"])
+    assert table.loc[["b2", "a2"], "size_after"].tolist() == [0, 0]
+    for cid in table.index[table["role"] == "neighbour"]:
+        assert table.loc[cid, "silhouette_after"] == pytest.approx(after.loc[cid, "silhouette"])
+
+
+def test_pick_of_an_audited_merge_on_its_own_state_shows_the_audit_figures(board, audit):
+    board.selected = "t-right"     # step 1: the working state at step 0 is the state it ran on
+    row = audit.merges.set_index("task_id").loc["t-right"]
+    figures = board.pick_preview.figures
+    for name in ("score", "cross_mean", "cross_median", "silhouette_before", "silhouette_after",
+                 "cohesion_after", "drift", "stranger_level", "same_level"):
+        assert figures[name] == pytest.approx(row[name], abs=1e-12), name
+    assert board.pick_preview.verdict == row["verdict"]
+
+
+def test_apply_merges_the_pick_into_the_working_state(board, audit):
+    caption0, png0 = board.working_caption.value, _png(board.working_quality)
+    assert "working state, step 0: 5 clusters" in caption0
+    assert board.undo_button.disabled
+    board.selected = "t-wrong"                       # b2 -> b
+    board.apply_button.click()
+    assert board.error == ""
+    expected = tk.Ledger(audit.initial).merge("b", froms=["b2"]).final
+    assert np.array_equal(board.working.final.labels, expected.labels)
+    assert board.working.final.equals(expected)
+    assert board.working_step == len(board.working) == 1
+    new, old = tk.silhouette_score(expected), tk.silhouette_score(audit.initial)
+    assert (f"working state, step 1: 4 clusters, silhouette {new:.4f} (was {old:.4f})"
+            in board.working_caption.value)
+    assert _png(board.working_quality) != png0
+    assert not board.undo_button.disabled
+    # The ledger table, and the entry's UserData saying where it came from.
+    entry = board.working.entries[-1]
+    assert entry.task_id is None
+    assert orjson.loads(entry.user_data) == {"applied_by": "MergeAuditDashboard",
+                                             "audited_task_id": "t-wrong"}
+    assert "applied_by" in html.unescape(board.working_table.value)
+    # b2 is gone from the pickers; b grew to 9 + 8 = 17 faces and is listed first.
+    assert board.pick_to_list.options[0] == ("b (17 faces)", "b")
+    assert "b2" not in [v for _, v in board.pick_froms_list.options]
+    # The same pick again breaks a rule: b2 no longer exists.
+    assert board.pick_preview is None and board.apply_button.disabled
+    assert "ResourceNotFound" in board.preview.value
+
+
+def test_undo_restores_the_working_state_bit_for_bit(board, audit):
+    caption0, png0 = board.working_caption.value, _png(board.working_quality)
+    labels0 = board.working.final.labels.copy()
+    board.apply_button.click()                        # t-right: a2 -> a1
+    board.pick_to, board.pick_froms = "c", ("b",)
+    board.apply_button.click()
+    assert board.working_step == 2
+    board.undo_button.click()
+    board.undo_button.click()
+    assert board.error == "" and board.working_step == 0
+    assert np.array_equal(board.working.final.labels, labels0)
+    assert board.working.final.equals(audit.initial)
+    assert board.working_caption.value == caption0
+    assert _png(board.working_quality) == png0
+    assert board.undo_button.disabled
+
+
+def test_a_sequence_of_applies_and_undos_walks_the_ledger(board, audit, monkeypatch):
+    from toolkit.widgets import _merge_audit
+
+    monkeypatch.setattr(_merge_audit, "KEPT_STATES", 2)   # older steps' objects are dropped
+    picks = [("a1", ("a2",)), ("b", ("b2",)), ("c", ("b",)), ("a1", ("c",))]
+    expected = tk.Ledger(audit.initial)
+    for step, (to, froms) in enumerate(picks, start=1):
+        board.pick_to, board.pick_froms = to, froms
+        board.apply_button.click()
+        expected = expected.merge(to, froms=list(froms))
+        assert board.working_step == step and board.working.final.equals(expected.final)
+        assert f"{board.working.final.n_clusters} clusters" in board.working_caption.value
+    assert sorted(board._kept_states) == [0, 3, 4]
+    for step in (3, 2, 1, 0):
+        board.undo_button.click()
+        assert board.working.final.equals(expected.state_at(step))
+        # The preview is computed on a state equal to the ledger's.
+        board.pick_to, board.pick_froms = picks[step]
+        assert board.pick_preview.impact.silhouette_before == pytest.approx(
+            tk.silhouette_score(expected.state_at(step)))
+    assert board.error == ""
+
+
+def test_working_figure_draws_silhouette_and_clusters_per_step(board):
+    board.apply_button.click()
+    fig = working_figure(board._working_rows, start="initial")
+    ax, twin = fig.axes
+    line = next(l for l in ax.get_lines() if l.get_label() == "global silhouette")
+    assert line.get_ydata().tolist() == pytest.approx(
+        [tk.silhouette_score(board.working.state_at(i)) for i in (0, 1)])
+    assert twin.get_lines()[0].get_ydata().tolist() == [5, 4]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "global silhouette", "pairwise F (vs truth)", "BCubed F (vs truth)", "likely-correct",
+        "clusters (right axis)"]
+    assert "quality over 1 applied merge" in ax.get_title()
+
+
+@pytest.mark.parametrize("to, froms, match", [
+    ("a1", ("a1",), "To must not be one of the source clusters"),
+    ("zz", ("a1",), "ResourceNotFound: To='zz'"),
+    ("a1", ("a2", "nope"), r"Froms\[1\] is not a live cluster"),
+    (SCRIPT, ("a1",), "ResourceNotFound"),
+])
+def test_a_pick_breaking_a_rule_shows_the_rule_and_changes_nothing(board, to, froms, match):
+    labels0 = board.working.final.labels.copy()
+    board.pick_to, board.pick_froms = to, froms
+    assert board.pick_preview is None and board.apply_button.disabled
+    shown = html.unescape(board.preview.value)
+    assert "This pick breaks a merge rule on the working state (step 0)" in shown
+    assert re.search(match, shown)
+    assert SCRIPT not in board.preview.value and SCRIPT not in board.thumbnails.value
+    assert board.error == "" and board.pick_output.outputs == ()
+    # Clicked anyway (from code): the error is shown, the state is left alone.
+    board.apply_button.click()
+    assert _kinds(board.working_output) == ["error"]
+    assert board.error.startswith("ValueError: Cannot apply") and re.search(match, board.error)
+    assert board.working_step == 0 and np.array_equal(board.working.final.labels, labels0)
+
+
+def test_apply_of_a_merge_whose_clusters_are_gone_shows_an_error(board):
+    board.selected = "t-right"
+    board.apply_button.click()                        # a2 -> a1
+    board.selected = "t-vanished"                     # wants a2 -> c: a2 is gone
+    assert "Froms[0] is not a live cluster" in board.preview.value
+    assert "source a2 is not a cluster of the working state" in board.thumbnails.value
+    board.apply_button.click()
+    assert board.error.startswith("ValueError: Cannot apply a2 \u2192 c to the working state "
+                                  "(step 1): ResourceNotFound")
+    assert board.working_step == 1
+
+
+def test_apply_and_undo_with_nothing_to_do_say_so(board):
+    board.undo_button.click()
+    assert board.error == ("ValueError: Nothing to undo: no merge has been applied to the "
+                           "working state.")
+    board.pick_to = None
+    assert "Pick a destination and at least one source" in board.preview.value
+    board.apply_button.click()
+    assert board.error.startswith("ValueError: Nothing to apply")
+    assert board.working_step == 0
+
+
+def test_start_final_starts_at_the_audits_final_state(faces, audit, tasks, history):
+    board = MergeAuditDashboard(faces, tasks, history, audit=audit, start="final")
+    assert board.working.initial is audit.final and board.working_step == 0
+    n = audit.final.n_clusters
+    assert f"working state, step 0: {n} clusters" in board.working_caption.value
+    assert "the audit's final state" in html.unescape(board.working_caption.value)
+    # t-right was applied already: its source a2 is gone from this working state.
+    assert board.selected == "t-right" and board.pick_preview is None
+    assert "a2" not in [v for _, v in board.pick_froms_list.options]
+    assert board.pick_froms_list.value == () and board.pick_to_list.value == "a1"
+    board.pick_to, board.pick_froms = "c", ("a1",)
+    board.apply_button.click()
+    assert board.working.final.n_clusters == n - 1 and board.error == ""
+
+
+def test_dashboard_runs_the_audit_itself_with_its_thresholds(faces):
+    # Record dicts (not a frame) go through read_tasks; cuts above every score make t-right,
+    # which scores 1.06, likely wrong.
+    board = MergeAuditDashboard(faces, TASKS, thresholds={"suspicious_below": 1.3,
+                                                          "wrong_below": 1.2})
+    assert board.audit.thresholds["wrong_below"] == 1.2
+    row = board.audit.merges.set_index("task_id").loc["t-right"]
+    assert row["verdict"] == "likely-wrong"
+    assert board.pick_preview.verdict == "likely-wrong"     # the pick is judged by the same cuts
+    assert "below the likely-wrong cut 1.2" in board.preview.value
+
+
+def test_pick_figures_are_drawn_when_their_tab_is_open(board):
+    board.selected = "t-wrong"
+    board.tabs.selected_index = TABS.index("pick figures")
+    assert _alts(board.pick_figures) == ["<pick impact on the working state>",
+                                         "<faces before and after the pick, 2-D projection>"]
+    board.pick_to, board.pick_froms = "b", ("b",)
+    assert _kinds(board.pick_figures) == ["stream"]
+    assert "breaks a merge rule" in board.pick_figures.outputs[0]["text"]
+
+
+@pytest.mark.parametrize("part, css", [
+    ("merge_list", "tk-merge-list"), ("pick_to_list", "tk-pick-to"),
+    ("pick_froms_list", "tk-pick-froms"), ("apply_button", "tk-apply"), ("undo_button", "tk-undo"),
+    ("working_caption", "tk-working-caption"), ("working_quality", "tk-working-quality"),
+    ("preview", "tk-preview"), ("thumbnails", "tk-thumbnails"),
+])
+def test_parts_carry_stable_css_classes(shared_board, part, css):
+    assert css in getattr(shared_board, part)._dom_classes
+
+
+def test_working_and_working_step_are_read_only(board):
+    with pytest.raises(AttributeError):
+        board.working = None
+    with pytest.raises(TraitError, match="read-only"):
+        board.working_step = 3
+
+
+def test_cluster_options_are_labelled_and_largest_first(board):
+    assert board.pick_to_list.options == (("c (10 faces)", "c"), ("b (9 faces)", "b"),
+                                          ("a1 (8 faces)", "a1"), ("b2 (8 faces)", "b2"),
+                                          ("a2 (7 faces)", "a2"))
+    assert board.pick_froms_list.options == board.pick_to_list.options
+
+
+# ---------------------------------------------------------------------- thumbnails
+_IMG = re.compile(r'<img src="data:image/png;base64,([^"]+)"[^>]*title="([^"]*)"')
+
+
+def _thumbs(markup):
+    """(face id and status as the tooltip reads, decoded PIL image) per thumbnail shown."""
+    from PIL import Image
+
+    return [(html.unescape(title), Image.open(io.BytesIO(base64.b64decode(data))))
+            for data, title in _IMG.findall(markup)]
+
+
+def test_thumbnails_without_image_root_are_placeholders_and_say_so(board):
+    board.selected = "t-right"                    # a2 (7 faces) -> a1 (8 faces)
+    shown = board.thumbnails.value
+    assert shown.count("No image_root was given") == 1
+    assert "destination a1: 8 of 8 faces" in shown and "source a2: 7 of 7 faces" in shown
+    thumbs = _thumbs(shown)
+    # Without a face_quality column the faces are shown in face id order, destination first;
+    # these faces have no URI either, and toolkit.images says which it noticed.
+    assert [t.split()[0] for t, _ in thumbs] == ([f"a1-{i}" for i in range(8)]
+                                                 + [f"a2-{i}" for i in range(7)])
+    assert {t.split()[1] for t, _ in thumbs} <= {"(no-image-root)", "(no-uri)"}
+    assert all(img.size == (96, 96) for _, img in thumbs)
+
+
+def test_thumbnails_crop_the_faces_from_the_photos(tmp_path):
+    faces = photo_faces(tmp_path, missing={"a2-0"})
+    board = MergeAuditDashboard(faces, TASKS, image_root=tmp_path, n_thumbnails=3)
+    assert board.error == "" and board.selected == "t-right"
+    shown = board.thumbnails.value
+    assert "No image_root was given" not in shown
+    assert "destination a1: 3 of 8 faces" in shown
+    assert "source a2: 3 of 7 faces (placeholders: 1 missing)" in shown
+    thumbs = _thumbs(shown)
+    assert [t for t, _ in thumbs] == ["a1-0 (ok)", "a1-1 (ok)", "a1-2 (ok)",
+                                      "a2-0 (missing)", "a2-1 (ok)", "a2-2 (ok)"]
+    for title, img in thumbs:
+        assert img.size == (96, 96)
+        if title.endswith("(ok)"):
+            # The crop is centred on the face box, which holds its cluster's colour.
+            assert img.convert("RGB").getpixel((48, 48)) == CLUSTER_COLORS[title[:2]]
+    # Applied, a2's faces are a1's: the destination is shown as it is in the working state.
+    board.apply_button.click()
+    shown = board.thumbnails.value
+    assert "destination a1: 3 of 15 faces" in shown
+    assert "source a2 is not a cluster of the working state" in shown
+
+
+def test_thumbnails_and_preview_escape_cluster_and_face_ids():
+    from toolkit.audit import Thresholds
+    from toolkit.widgets._thumbs import ThumbnailCache, thumbnail_groups, thumbnails_html
+    from toolkit.widgets._working import preview_html, preview_pick
+
+    ids = ["<b>x</b>", "<b>x</b>", "y\"'", "y\"'", "<i>z</i>", "<i>z</i>"]
+    X = np.eye(6, 3)[[0, 0, 1, 1, 2, 2]] + 0.1
+    state = tk.ClusterState.from_arrays(X, ids, face_ids=[f"<f{i}>" for i in range(6)])
+    preview = preview_pick(state, "<b>x</b>", ["y\"'"], thresholds=Thresholds())
+    markup = preview_html(preview, step=0)
+    groups, absent = thumbnail_groups(state, "<b>x</b>", ["y\"'", SCRIPT],
+                                      ThumbnailCache(None), n=2)
+    markup += thumbnails_html(groups, absent, image_root=None)
+    for raw in ("<b>x</b>", "<i>z</i>", SCRIPT, "<f0>", "y\"'"):
+        assert raw not in markup
+    assert "&lt;b&gt;x&lt;/b&gt;" in markup and "title=\"&lt;f0&gt; (no-" in markup
+    assert "source &lt;script&gt;" in markup     # not in the state: named, escaped
 
 
 # ------------------------------------------------------------------------ decisions
@@ -336,20 +716,39 @@ def test_filter_merges_keeps_order(audit):
 
 # ------------------------------------------------------------------ the sample data
 @pytest.fixture(scope="module")
-def sample():
-    from toolkit.report import audit_directory
-
-    return audit_directory(SAMPLE_DATA)
+def sample_board():
+    return MergeAuditDashboard.from_directory(SAMPLE_DATA, image_root=SAMPLE_DATA / "images")
 
 
-def test_sample_data_dashboards(sample):
-    board = AuditDashboard(sample.audit, tasks=sample.tasks, history=sample.history)
+def test_sample_data_dashboard_lists_flags_and_escapes(sample_board):
+    board = sample_board
+    audit = board.audit
     board.verdicts = ("suspicious", "likely-wrong")
     board.outcomes = ("applied",)
-    flagged = sample.audit.flagged()["task_id"].tolist()
+    flagged = audit.flagged()["task_id"].tolist()
     assert [v for _, v in board.merge_list.options] == flagged and len(flagged) == 8
     # One UserData of the sample holds a script tag; the table shows it as text.
-    board.verdicts = board.verdict_filter.options
+    board.verdicts, board.outcomes = board.verdict_filter.options, board.outcome_filter.options
     assert SCRIPT not in board.merge_table.value
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in board.merge_table.value
     assert board.error == ""
+
+
+def test_sample_data_reapplying_the_first_merge_gives_the_audits_step_1(sample_board):
+    board = sample_board
+    audit = board.audit
+    first = audit.merges[audit.merges["step"].eq(1).fillna(False)]["task_id"].iloc[0]
+    board.selected = first
+    assert board.pick_preview.verdict == audit.merges.set_index("task_id").loc[first, "verdict"]
+    board.apply_button.click()
+    assert board.error == "" and board.working_step == 1
+    assert board.working.final.equals(audit.ledger.state_at(1))
+    assert f"silhouette {tk.silhouette_score(audit.ledger.state_at(1)):.4f}" \
+        in board.working_caption.value
+    # Every face shown for the merge's destination (now holding the source) is cut from a photo.
+    thumbs = _thumbs(board.thumbnails.value)
+    assert len(thumbs) == 8 and all(t.endswith("(ok)") for t, _ in thumbs), thumbs
+    board.undo_button.click()
+    assert board.working.final.equals(audit.initial) and board.working_step == 0
+    thumbs = _thumbs(board.thumbnails.value)
+    assert len(thumbs) == 16 and all(t.endswith("(ok)") for t, _ in thumbs)

@@ -68,3 +68,30 @@ SNAPSHOTS = [
                           progress=50)}},
     {"ObservedAt": "2025-03-02T08:03:05Z", "Response": TASKS[1]},
 ]
+
+# One colour per cluster of _faces: a face's crop is filled with it.
+CLUSTER_COLORS = {"a1": (230, 159, 0), "a2": (86, 180, 233), "b": (0, 158, 115),
+                  "b2": (240, 228, 66), "c": (204, 121, 167)}
+# Where each face sits in its photo (pixels): left, top, width, height.
+BOX = (30, 12, 20, 24)
+
+
+def photo_faces(root, *, missing=()):
+    """_faces() with a photo per face under ``root``: a grey 80 x 60 PNG holding a square of
+    the face's cluster colour at BOX. Faces whose id is in ``missing`` get a URI but no file."""
+    from PIL import Image
+
+    fs = _faces()
+    frame = fs.faces.copy()
+    frame["uri"] = [f"photos/{f}.png" for f in frame["face_id"]]
+    left, top, width, height = BOX
+    frame["boundary_left"], frame["boundary_top"] = left, top
+    frame["boundary_width"], frame["boundary_height"] = width, height
+    (root / "photos").mkdir(parents=True, exist_ok=True)
+    for face, cluster in zip(frame["face_id"], frame["cluster_id"]):
+        if face in missing:
+            continue
+        img = Image.new("RGB", (80, 60), (128, 128, 128))
+        img.paste(CLUSTER_COLORS[cluster], (left, top, left + width, top + height))
+        img.save(root / "photos" / f"{face}.png")
+    return tk.FaceSet(frame, fs.embeddings)

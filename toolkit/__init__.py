@@ -32,6 +32,7 @@ from .audit import (AuditResult, Thresholds, audit_merges, export_merge_requests
 # --- plots, widgets, report ---
 from . import plots  # reached as tk.plots.<name>; no flat plot names at the top
 from . import widgets  # tk.widgets.<name>; ipywidgets is imported on first use
+from . import images  # tk.images.<name>; Pillow is imported when a thumbnail is drawn
 
 __version__ = "0.1.0"
 
@@ -57,5 +58,5 @@ __all__ = [
     # --- audit ---
     "audit_merges", "AuditResult", "Thresholds", "export_merge_requests", "export_undo_plan",
     # --- plots/widgets/report ---
-    "plots", "widgets",
+    "plots", "widgets", "images",
 ]

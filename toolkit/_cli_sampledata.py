@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from .cli import command
 from .sampledata import MODELS, SIMILARITY_SCALES, make_sample_data
 
@@ -28,7 +30,16 @@ def sample_data(args: argparse.Namespace) -> int:
     manifest = make_sample_data(args.directory, seed=args.seed,
                                 similarity_scale=args.similarity_scale, n_faces=args.n_faces,
                                 n_identities=args.n_identities, dim=args.dim, model=args.model)
-    print(manifest.to_string(index=False))
+    # The portraits under images/ are hundreds of files: one line for them all.
+    files = manifest["file"].astype(str)
+    images = files.str.startswith("images/")
+    shown = manifest[~images]
+    if images.any():
+        summary = {"file": f"images/ ({int(images.sum())} files)"}
+        summary.update({c: int(manifest.loc[images, c].sum()) if c in ("bytes", "records") else ""
+                        for c in manifest.columns if c != "file"})
+        shown = pd.concat([shown, pd.DataFrame([summary])], ignore_index=True)
+    print(shown.to_string(index=False))
     print(f"{len(manifest)} files, {int(manifest['bytes'].sum()):,} bytes in {args.directory}")
     return 0
 

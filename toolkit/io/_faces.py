@@ -111,6 +111,15 @@ def check_int(value: Any, field: str) -> int | None:
     return value
 
 
+def _check_pixels(value: Any, field: str) -> int | None:
+    """A photo dimension: a positive integer, or ``None`` for missing."""
+    pixels = check_int(value, field)
+    if pixels is not None and pixels <= 0:
+        raise FieldProblem("bad value", field=field, expected="a positive number of pixels",
+                           got=value)
+    return pixels
+
+
 def check_dict(value: Any, field: str) -> dict | None:
     if value is None:
         return None
@@ -165,7 +174,10 @@ _FIGURE_FIELDS: dict[str, tuple[str, str]] = {
 _FIGURE_KINDS = {column: kind for column, kind in _FIGURE_FIELDS.values()}
 _FIGURE_ORDER = {column: i for i, (column, _) in enumerate(_FIGURE_FIELDS.values())}
 _NESTED = {"Boundary", "HeadPose"}
-_FILE_COLUMNS = {"file_id": "str", "uri": "str", "dataset": "str"}
+# File context of each face; the photo's size as recorded lets thumbnails scale the
+# Boundary to a downscaled local copy.
+_FILE_COLUMNS = {"file_id": "str", "uri": "str", "dataset": "str", "image_width": "int",
+                 "image_height": "int"}
 _FILLED = {"face_id", "cluster_id", "identity", "norm", *_FILE_COLUMNS}
 
 
@@ -298,6 +310,8 @@ def _read_figures(source: Any, collector: Collector, counts: ReadCounts) -> _Fig
                     or check_str(file.get("URI"), "URI"),
                     "uri": check_str(file.get("URI"), "URI"),
                     "dataset": check_str(file.get("DatasetName"), "DatasetName"),
+                    "image_width": _check_pixels(file.get("ImageWidth"), "ImageWidth"),
+                    "image_height": _check_pixels(file.get("ImageHeight"), "ImageHeight"),
                 }
                 figures = file.get("Figures") or []
                 if not isinstance(figures, list):
@@ -343,7 +357,7 @@ def _figure_frame(face_ids: list[str], rows: list[dict[str, Any]],
         "cluster_id": pd.Series([r.get("cluster_id") for r in rows], dtype="str"),
     }
     for column in context:
-        data[column] = _typed_series([r.get(column) for r in rows], "str")
+        data[column] = _typed_series([r.get(column) for r in rows], _FILE_COLUMNS[column])
     if identity is not None:
         data["identity"] = identity.reset_index(drop=True)
     for column in attrs + extra:
@@ -853,7 +867,10 @@ def read_faces(path: Any, *, embeddings: Any = None,
         or IMM's reserved ``figure-cluster-id-independent`` /
         ``figure-cluster-id-unavailable``, means in no cluster; the raw value
         is kept), for File records ``file_id`` (the File's ObjectId, else its
-        URI), ``uri``, ``dataset`` and the Figure attributes in snake_case
+        URI), ``uri``, ``dataset``, ``image_width`` and ``image_height`` (the
+        File's ImageWidth / ImageHeight: the photo's size in pixels, the frame
+        of the Boundary; Int64, present when some File gives them) and the
+        Figure attributes in snake_case
         (``face_quality`` in [0, 1], ``boundary_left`` in pixels,
         ``head_pose_yaw`` in degrees, ``age``, ``gender``, ...), ``identity``
         when known, and ``norm`` (float64, > 0). ``embeddings`` is float32 of

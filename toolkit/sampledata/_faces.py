@@ -19,8 +19,8 @@ from ._population import MIN_FACES_PER_IDENTITY, Population, make_population
 __all__ = ["generate_faces", "World", "build_world", "DATASET", "FACE_COLUMNS"]
 
 DATASET = "family-photos"
-FACE_COLUMNS = ("face_id", "cluster_id", "norm", "file_id", "uri", "dataset", "identity",
-                "figure_cluster_confidence") + ATTRIBUTE_COLUMNS
+FACE_COLUMNS = ("face_id", "cluster_id", "norm", "file_id", "uri", "dataset", "image_width",
+                "image_height", "identity", "figure_cluster_confidence") + ATTRIBUTE_COLUMNS
 
 # One independent random stream per part: changing how photos are drawn does
 # not change the embeddings of the same seed.
@@ -79,6 +79,9 @@ def build_world(n_faces: int, n_identities: int, *, dim: int, seed: int, similar
         "file_id": pd.array(files["file_id"].to_numpy()[photos.face_photo], dtype="str"),
         "uri": pd.array(files["uri"].to_numpy()[photos.face_photo], dtype="str"),
         "dataset": pd.array(np.full(n_faces, DATASET, dtype=object), dtype="str"),
+        # The photo's size as the File record gives it (ImageWidth / ImageHeight).
+        "image_width": files["width"].to_numpy()[photos.face_photo],
+        "image_height": files["height"].to_numpy()[photos.face_photo],
         "identity": pd.array(pop.identities["identity"].to_numpy()[pop.face_identity],
                              dtype="str"),
         "figure_cluster_confidence": clustering.confidence,
@@ -135,14 +138,16 @@ def generate_faces(n_faces: int = 3000, n_identities: int = 120, *, dim: int = 5
 
     Returns
     -------
-    faces : DataFrame of shape (n_faces, 24)
+    faces : DataFrame of shape (n_faces, 26)
         One row per face, in photo order: ``face_id`` (UUID), ``cluster_id``
         (``Cluster-<uuid>``, ``figure-cluster-id-independent`` or
         ``figure-cluster-id-unavailable``), ``norm`` (L2 norm of the raw
         embedding, about 14-29), ``file_id``, ``uri``, ``dataset``,
-        ``identity`` (ground truth), ``figure_cluster_confidence`` (NaN when in
-        no cluster), ``face_quality``, ``figure_confidence``, ``sharpness``
-        (all in [0, 1]), ``boundary_left/top/width/height`` (px),
+        ``image_width``, ``image_height`` (the photo's size in pixels, the
+        frame of the boundary columns), ``identity`` (ground truth),
+        ``figure_cluster_confidence`` (NaN when in no cluster),
+        ``face_quality``, ``figure_confidence``, ``sharpness`` (all in
+        [0, 1]), ``boundary_left/top/width/height`` (px),
         ``head_pose_pitch/roll/yaw`` (degrees), ``age``, ``gender``,
         ``emotion``, ``glasses``, ``mask``.
     embeddings : ndarray of shape (n_faces, dim), float32

@@ -7,6 +7,7 @@ from ._clock import rfc3339
 from ._faces import DATASET, World
 from ._merges import KINDS, OTHER_DATASET, PROJECT
 from ._photos import BUCKET
+from ._portraits import IMAGES_DIR, STORED_SIDE, THUMBNAILS_PER_CLUSTER
 
 __all__ = ["readme_text"]
 
@@ -25,8 +26,18 @@ def readme_text(world: World, params: dict, contents: dict[str, tuple[bytes, int
     impure = int((clusters["purity"] < 1).sum())
     sizes = pop.identities["n_faces"]
     kinds = summary["kinds"]
-    rows = "\n".join(f"| `{rel}` | {n:,} | {len(data):,} |"
-                     for rel, (data, n) in contents.items() if rel != "README.md")
+    images = {rel: v for rel, v in contents.items() if rel.startswith(f"{IMAGES_DIR}/")}
+    # The photos take one line, where the first of them would be.
+    image_row = (f"| `{IMAGES_DIR}/` ({len(images)} files) | {sum(n for _, n in images.values()):,}"
+                 f" | {sum(len(data) for data, _ in images.values()):,} |")
+    table = []
+    for rel, (data, n) in contents.items():
+        if rel in images:
+            if image_row not in table:
+                table.append(image_row)
+        elif rel != "README.md":
+            table.append(f"| `{rel}` | {n:,} | {len(data):,} |")
+    rows = "\n".join(table)
     total = sum(len(data) for data, _ in contents.values())
     kind_text = ", ".join(f"{kinds.get(k, 0)} {k}" for k in KINDS)
     batch_pages = ", ".join(f"`tasks_{b}.json`" for b in summary["batch_ids"])
@@ -80,15 +91,31 @@ occur); one task's times are spelled the same way in every record of it.
 One row per face, in photo order (the order the photos were taken, faces left to right).
 Columns: `face_id` (the IMM `FigureId`, a UUID), `cluster_id` (the `FigureClusterId` before the
 merges: `Cluster-<uuid4>`, or a reserved id), `file_id` (the File `ObjectId`), `uri`, `dataset`,
-`identity` (**ground truth**, `person-NNN`), `figure_cluster_confidence` (missing when in no
-cluster), then the figure attributes in snake_case, equal to the JSON values: `face_quality`,
-`figure_confidence`, `sharpness` (0-1), `boundary_left`, `boundary_top`, `boundary_width`,
-`boundary_height` (px), `head_pose_pitch`, `head_pose_roll`, `head_pose_yaw` (degrees), `age`,
-`gender`, `emotion`, `glasses`, `mask`; last `embedding`: a list of {params['dim']} float16, the
-raw model output (norm about 14-29, higher for better faces, not unit length: readers normalise
-and keep the norm; their similarity structure is under "Embeddings" below). The embeddings are
-stored here only. Parquet metadata key `toolkit.sample_data` holds the
-generator's arguments.
+`image_width`, `image_height` (the File's `ImageWidth`, `ImageHeight`: the photo's size in pixels,
+the frame of the boundary columns), `identity` (**ground truth**, `person-NNN`),
+`figure_cluster_confidence` (missing when in no cluster), then the figure attributes in
+snake_case, equal to the JSON values: `face_quality`, `figure_confidence`, `sharpness` (0-1),
+`boundary_left`, `boundary_top`, `boundary_width`, `boundary_height` (px), `head_pose_pitch`,
+`head_pose_roll`, `head_pose_yaw` (degrees), `age`, `gender`, `emotion`, `glasses`, `mask`; last
+`embedding`: a list of {params['dim']} float16, the raw model output (norm about 14-29, higher
+for better faces, not unit length: readers normalise and keep the norm; their similarity
+structure is under "Embeddings" below). The embeddings are stored here only. Parquet metadata
+key `toolkit.sample_data` holds the generator's arguments.
+
+### `images/`
+
+Generated portraits, one JPEG per photo holding a face the demo shows as a thumbnail: for every
+cluster named by a merge task of `{DATASET}` (destination or source), its
+{THUMBNAILS_PER_CLUSTER} best faces (`toolkit.images.pick_thumbnail_faces`), so
+{len(images)} of the {len(world.photos.files):,} photos. The path is the photo's object key:
+`{IMAGES_DIR}/<key>` for `oss://{BUCKET}/<key>`, so
+`toolkit.images.face_thumbnails(faces, "sample_data/{IMAGES_DIR}")` finds them. Each shows a
+plain background and, at each face's `Boundary`, a drawn face (every face of the photo; the
+table counts them as records): one person's colours and shapes are the same in every photo, a
+look-alike sibling's are close to the other's; glasses, masks, smiles, head turns and blur follow
+the figure attributes. Stored downscaled (longest side {STORED_SIDE} px, JPEG quality 70) while
+`ImageWidth` / `ImageHeight` (and `image_width` / `image_height`) keep the size as recorded, like
+a local copy of a cloud album: thumbnails scale the box by file size / recorded size.
 
 ### `imm/files.jsonl`
 

@@ -12,13 +12,15 @@ import pandas as pd
 from ._faces import DATASET, World, build_world
 from ._imm_records import cluster_pages, file_records, task_records
 from ._merges import MergeTask, plan_merges
+from ._portraits import IMAGES_DIR, portrait_files
 from ._readme import readme_text
 from ._vias_records import vias_records
 
 __all__ = ["make_sample_data", "FACES_FILE"]
 
 FACES_FILE = "faces.parquet"
-_STALE_PATTERNS = ("huawei/tasks_*.json",)  # names that depend on the seed
+# Names that depend on the seed: written by an earlier run, removed unless written again.
+_STALE_PATTERNS = ("huawei/tasks_*.json", f"{IMAGES_DIR}/**/*.jpg")
 # Streams for the records, apart from the ones build_world uses (0-99).
 _RECORD_STREAMS = ("merges", "files", "clusters", "tasks", "vias")
 
@@ -92,6 +94,7 @@ def _contents(world: World, params: dict) -> tuple[dict[str, tuple[bytes, int]],
         out[f"tasks/listtasks_page{i}.json"] = (_json_bytes(page), len(page["Tasks"]))
     for batch_id, page in vias["tasks"].items():
         out[f"huawei/tasks_{batch_id}.json"] = (_json_bytes(page), len(page["tasks"]))
+    out.update(portrait_files(world, merges))
     kinds: dict[str, int] = {}
     for t in merges:
         kinds[t.kind] = kinds.get(t.kind, 0) + 1
@@ -109,10 +112,13 @@ def make_sample_data(out_dir, *, seed: int = 0, similarity_scale: str = "standar
     the IMM File and FigureCluster records of their clustering before the
     merges, a merge-task history (GetTask, ListTasks, polling snapshots,
     notifications, the caller's merge request log) with its truth, Huawei VIAS
-    batch-task records, and a ``README.md`` describing every file. The same
-    arguments write the same content. Files this function writes are
-    replaced; other files in ``out_dir`` are left alone, except
-    ``huawei/tasks_*.json`` pages of an earlier seed.
+    batch-task records, generated portrait photos under ``images/<key>`` (the
+    photos holding the faces the demo shows for the merged clusters, JPEG,
+    downscaled; about 2-3 MB for the defaults), and a ``README.md``
+    describing every file. The same arguments write the same bytes. Files
+    this function writes are replaced; other files in ``out_dir`` are left
+    alone, except ``huawei/tasks_*.json`` pages and ``images/**/*.jpg``
+    photos of an earlier run that this one does not write.
 
     Parameters
     ----------
@@ -136,7 +142,7 @@ def make_sample_data(out_dir, *, seed: int = 0, similarity_scale: str = "standar
     -------
     manifest : DataFrame
         One row per file written: ``file`` (relative path), ``records``
-        (faces, lines, pages' entries...), ``bytes``.
+        (faces, lines, pages' entries, faces drawn in a photo...), ``bytes``.
 
     Examples
     --------
@@ -160,9 +166,14 @@ def make_sample_data(out_dir, *, seed: int = 0, similarity_scale: str = "standar
     contents["README.md"] = (readme_text(world, params, contents, summary).encode(), 1)
 
     for pattern in _STALE_PATTERNS:
-        for stale in out.glob(pattern) if out.is_dir() else []:
+        for stale in sorted(out.glob(pattern)) if out.is_dir() else []:
             if stale.relative_to(out).as_posix() not in contents:
                 stale.unlink()
+    images = out / IMAGES_DIR
+    # Folders the removed photos leave empty go too, deepest first.
+    for folder in sorted(images.rglob("*"), reverse=True) if images.is_dir() else []:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     for rel, (data, _) in contents.items():
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """A reviewer's decisions on audited merges, turned into files to act on.
 
-Plain functions: the :class:`~toolkit.widgets.AuditDashboard` calls them, and a
+Plain functions: the :class:`~toolkit.widgets.MergeAuditDashboard` calls them, and a
 script can too.
 """
 

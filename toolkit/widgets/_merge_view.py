@@ -1,7 +1,7 @@
 """What the audit dashboard shows, as plain functions of an audit.
 
 Filtering, labels, escaped HTML and figures of one merge. No widget is
-imported here; :class:`~toolkit.widgets.AuditDashboard` calls these.
+imported here; :class:`~toolkit.widgets.MergeAuditDashboard` calls these.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from ._html import bullet_list, cell_text, field_table, html_table, note
 from ._render import new_figure
 
 __all__ = ["NO_VERDICT", "OUTCOME_ORDER", "verdict_options", "outcome_options", "filter_merges",
-           "merge_label", "merges_table_html", "merge_details_html", "merge_states",
+           "merge_label", "merges_table_html", "merge_details_html", "figures_table_html",
+           "merge_states",
            "merge_figures", "quality_figure", "step_caption_html", "audit_summary_html"]
 
 #: Filter option for merges with no verdict (their clusters did not exist).
@@ -89,13 +90,18 @@ def filter_merges(merges: pd.DataFrame, *, verdicts: Sequence[str],
 
 
 def merge_label(row: Any) -> str:
-    """One line naming a merge in the selection list: step, verdict, score, task id."""
+    """One line naming a merge in the selection list: step, outcome, verdict, score, task id.
+
+    >>> merge_label({"step": 3, "outcome": "applied", "verdict": "suspicious", "score": 0.64,
+    ...              "task_id": "t-1"})
+    '  3 · applied · suspicious · +0.64 · t-1'
+    """
     step = row["step"]
     step_text = f"{int(step):>3}" if not pd.isna(step) else "  -"
-    verdict = _text(row["verdict"]) or row["outcome"]
+    verdict = _text(row["verdict"]) or "no verdict"
     score = row["score"]
-    score_text = f"{score:+.2f}" if not pd.isna(score) else "  n/a"
-    return f"{step_text}  {verdict:<14} {score_text}  {row['task_id']}"
+    score_text = f"{score:+.2f}" if not pd.isna(score) else "n/a"
+    return f"{step_text} · {row['outcome']} · {verdict} · {score_text} · {row['task_id']}"
 
 
 def merges_table_html(merges: pd.DataFrame, decisions: dict[str, str],
@@ -127,17 +133,26 @@ def merge_details_html(row: pd.Series, decision: str | None = None) -> str:
     what = field_table([("to", row["merge_to"]), ("from", ", ".join(map(str, sources))),
                         ("status", row["status"]), ("start", row["start_time"]),
                         ("end", row["end_time"]), ("UserData", row["user_data"])])
-    figures = [(f"{name}", row[name]) for name in _FIGURES
-               if name in row.index and not pd.isna(row[name])]
+    table = (figures_table_html(row) or
+             note("No figures: the merge could not be judged (see the reasons)."))
+    return (head + what + "<b>Reasons</b>" + (bullet_list(reasons) if reasons else note("none"))
+            + "<b>Figures</b>" + table)
+
+
+def figures_table_html(values: Any) -> str:
+    """A merge's figures (the audit's columns: score, cross_mean, ...) with what each means.
+
+    ``values`` is a row of the audit's merges or a dict with those keys; missing
+    and NaN figures are left out. Empty string when there is none.
+    """
+    figures = [(name, values[name]) for name in _FIGURES
+               if name in values and not pd.isna(values[name])]
     rows = "".join(
         f'<tr><th style="text-align:left;padding:1px 8px 1px 0">{html.escape(n)}</th>'
         f'<td style="text-align:right;padding:1px 8px">{html.escape(cell_text(v))}</td>'
         f'<td style="color:#555;padding:1px 0">{html.escape(_FIGURE_NOTES.get(n, ""))}</td></tr>'
         for n, v in figures)
-    table = (f'<table style="border-collapse:collapse;font-size:12px">{rows}</table>' if rows
-             else note("No figures: the merge could not be judged (see the reasons)."))
-    return (head + what + "<b>Reasons</b>" + (bullet_list(reasons) if reasons else note("none"))
-            + "<b>Figures</b>" + table)
+    return f'<table style="border-collapse:collapse;font-size:12px">{rows}</table>' if rows else ""
 
 
 def merge_states(audit: AuditResult, row: pd.Series) -> tuple[Any, Any, bool] | None:
