@@ -18,13 +18,12 @@ from ..clustering import ClusterState, Ledger
 from ..errors import MergeError
 from ..faceset import FaceSet
 from ..images._paths import check_image_root
-from ._choice import MirroredChoice, cluster_options
 from ._decisions import DECISIONS, check_decisions, export_decisions, plan_decisions
 from ._html import field_table, html_table, note
 from ._merge_view import (audit_summary_html, filter_merges, merge_details_html, merge_figures,
                           merge_label, merges_table_html, outcome_options, quality_figure,
                           step_caption_html, verdict_options)
-from ._picklist import MirroredSelect
+from ._picklist import MirroredChoice, cluster_options
 from ._render import OutputCache, figure_entry, new_figure, shows_errors, text_entry
 from ._task_view import check_history, check_tasks
 from ._thumbs import ThumbnailCache, thumbnail_groups, thumbnails_html
@@ -360,7 +359,7 @@ class MergeAuditDashboard(widgets.VBox):
         self.merge_list = widgets.Select(options=[], rows=12,
                                          layout=widgets.Layout(width="100%"))
         self.merge_list.add_class("tk-merge-list")
-        self._picker = MirroredSelect(self.merge_list,
+        self._picker = MirroredChoice(self.merge_list,
                                       lambda value: setattr(self, "selected", value))
         self.details = widgets.HTML(layout=widgets.Layout(width="auto"))
         self.accept_button = widgets.Button(description="accept", icon="check",

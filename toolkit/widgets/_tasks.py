@@ -11,7 +11,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Int, TraitError, Tuple, Unicode, default, link, observe, validate
 
 from ._html import note
-from ._picklist import MirroredSelect
+from ._picklist import MirroredChoice
 from ._render import OutputCache, figure_entry, shows_errors, text_entry
 from ._task_view import (FILTER_COLUMNS, check_history, check_tasks, check_time_range, covers,
                          filter_options, filter_tasks, history_figure, history_of, task_error_html,
@@ -202,7 +202,7 @@ class TaskHistoryDashboard(widgets.VBox):
         self.plots_output = widgets.Output(layout=full)
         self.task_list = widgets.Select(options=[], rows=12, layout=widgets.Layout(width="640px"))
         self.task_list.add_class("tk-task-list")
-        self._picker = MirroredSelect(self.task_list, lambda value: setattr(self, "selected", value))
+        self._picker = MirroredChoice(self.task_list, lambda value: setattr(self, "selected", value))
         self.error_view = widgets.HTML()
         self.record = widgets.HTML(layout=widgets.Layout(width="auto", max_width="600px"))
         self.request_view = widgets.HTML(layout=widgets.Layout(width="auto", max_width="600px"))
