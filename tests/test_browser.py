@@ -141,6 +141,7 @@ def test_pick_apply_undo_in_the_merge_audit_dashboard(voila_url, browser):
         "() => document.querySelector('.tk-preview') && "
         "document.querySelector('.tk-preview').innerText.includes('score')",
         timeout=CLICK_TIMEOUT_MS)
+    page.locator(".tk-merge-list").first.scroll_into_view_if_needed()
     page.screenshot(path=str(OUTPUT / "merge-audit-picked.png"), full_page=True)
 
     page.locator("button.tk-apply").first.click()
