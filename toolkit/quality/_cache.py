@@ -13,7 +13,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, Callable, TypeVar
 
-__all__ = ["memo", "clear"]
+__all__ = ["memo", "peek", "seed", "clear"]
 
 T = TypeVar("T")
 
@@ -50,6 +50,22 @@ def memo(state: Any, name: str, build: Callable[[], T]) -> T:
     if name not in entries:
         entries[name] = build()
     return entries[name]
+
+
+def peek(state: Any, name: str) -> Any:
+    """The memoised entry, or None when there is none (nothing is built)."""
+    found = _MEMO.get(id(state))
+    if found is None or found[0]() is not state:
+        return None
+    return found[1].get(name)
+
+
+def seed(state: Any, name: str, value: Any) -> None:
+    """Memoise ``value`` as the entry, when there is none yet (an existing entry wins:
+    callers may already hold it)."""
+    entries = _entries(state)
+    if entries is not None:
+        entries.setdefault(name, value)
 
 
 def clear() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from ._data import Labelled, chunk_rows, iter_unit_rows
 from ._stats import ClusterSums
 
-__all__ = ["nearest_clusters", "screen_bound"]
+__all__ = ["nearest_clusters", "screen_bound", "pair_dots", "inverse_counts", "pair_step_of"]
 
 _U = float(np.finfo(np.float32).eps) / 2.0
 _LOWEST32 = float(np.finfo(np.float32).min)
@@ -47,15 +47,36 @@ def _threshold(level: np.ndarray, margin: float) -> np.ndarray:
     return np.where(thresh > _LOWEST32, lower, thresh)
 
 
-def _exact(block: np.ndarray, rows: np.ndarray, cols: np.ndarray, S64: np.ndarray,
-           inv: np.ndarray, pair_step: int) -> np.ndarray:
-    """float64 mean similarity of face ``rows[i]`` to cluster ``cols[i]``."""
+def pair_dots(block: np.ndarray, rows: np.ndarray, cols: np.ndarray, S64: np.ndarray,
+              pair_step: int) -> np.ndarray:
+    """``block[rows[i]] · S64[cols[i]]`` in float64, a few thousand pairs at a time.
+
+    Every exact similarity of the silhouette goes through this one
+    expression, so a value computed again (by ``_carry`` for a merged state)
+    has the same bits: a row's dot product does not depend on which rows
+    share its batch.
+    """
     out = np.empty(len(rows))
     for start in range(0, len(rows), pair_step):
         part = slice(start, start + pair_step)
-        r, c = rows[part], cols[part]
-        out[part] = np.einsum("ij,ij->i", block[r], S64[c]) * inv[c]
+        out[part] = np.einsum("ij,ij->i", block[rows[part]], S64[cols[part]])
     return out
+
+
+def inverse_counts(stats: ClusterSums) -> np.ndarray:
+    """``1 / n_c`` of each live cluster, 0 for an empty one."""
+    return np.where(stats.counts > 0, 1.0 / np.maximum(stats.counts, 1), 0.0)
+
+
+def pair_step_of(chunk_bytes: int, dim: int) -> int:
+    """Pairs per batch of :func:`pair_dots`: two gathered float64 rows each."""
+    return max(1, chunk_bytes // (16 * dim + 64))
+
+
+def _exact(block: np.ndarray, rows: np.ndarray, cols: np.ndarray, S64: np.ndarray,
+           inv: np.ndarray, pair_step: int) -> np.ndarray:
+    """float64 mean similarity of face ``rows[i]`` to cluster ``cols[i]``."""
+    return pair_dots(block, rows, cols, S64, pair_step) * inv[cols]
 
 
 def nearest_clusters(data: Labelled, stats: ClusterSums, positions: np.ndarray, *,
@@ -73,7 +94,7 @@ def nearest_clusters(data: Labelled, stats: ClusterSums, positions: np.ndarray, 
     val = np.full((m_all, top), -np.inf)
     S64 = stats.sums
     live = stats.counts > 0
-    inv = np.where(live, 1.0 / np.maximum(stats.counts, 1), 0.0)
+    inv = inverse_counts(stats)
     S32T = np.ascontiguousarray(S64.T, dtype=np.float32)
     inv32 = inv.astype(np.float32)
     dead = np.flatnonzero(~live)
@@ -81,7 +102,7 @@ def nearest_clusters(data: Labelled, stats: ClusterSums, positions: np.ndarray, 
     # Per face: the float32 product and a mask, the float64 and float32 rows,
     # and two gathered float64 cluster sums.
     step = chunk_rows(chunk_bytes, 5 * k + 28 * d + 64, m_all)
-    pair_step = max(1, chunk_bytes // (16 * d + 64))
+    pair_step = pair_step_of(chunk_bytes, d)
     done = 0
     for pos, block, sq in iter_unit_rows(data.X, positions, step):
         m = len(pos)
@@ -89,7 +110,7 @@ def nearest_clusters(data: Labelled, stats: ClusterSums, positions: np.ndarray, 
         codes = data.codes[pos]
         out = slice(done, done + m)
         xx[out] = sq
-        own[out] = np.einsum("ij,ij->i", block, S64[codes])
+        own[out] = pair_dots(block, rows, codes, S64, pair_step)
         P = block.astype(np.float32) @ S32T
         P *= inv32
         P[:, dead] = -np.inf

@@ -18,6 +18,7 @@ from ..clustering import ClusterState, Ledger
 from ..errors import MergeError
 from ..faceset import FaceSet
 from ..images._paths import check_image_root
+from ..quality._carry import carry_context
 from ._decisions import DECISIONS, check_decisions, export_decisions, plan_decisions
 from ._html import field_table, html_table, note
 from ._merge_view import (audit_summary_html, filter_merges, merge_details_html, merge_figures,
@@ -668,6 +669,7 @@ class MergeAuditDashboard(widgets.VBox):
             raise ValueError(f"Cannot apply {', '.join(map(str, froms))} \u2192 {to} to the "
                              f"working state (step {self.working_step}): {exc}") from exc
         state = ledger.final
+        carry_context(self._working_state(), state, to, list(froms))  # next pick: no full pass
         row = state_row(state, len(ledger), impact=preview.impact, verdict=preview.verdict,
                         truth=self._truth)
         self._working = ledger
