@@ -24,6 +24,12 @@ Checks that the results agree: on a subset, ``recluster`` with every pair a
 candidate and no cohesion guard must equal scikit-learn's average linkage, and
 ``nearest_neighbors`` must equal a float64 brute force.
 
+``recluster`` runs its neighbour search on two threads (one BLAS thread each)
+and long lists of exact dot products on two; the baselines use what
+scikit-learn uses (BLAS threads for the distance products). The CPUs this
+process may use are printed first: the figures depend on them and on what else
+the machine runs.
+
 Run ``python benchmarks/eval_clustering.py`` (about 10 minutes on 2 cores),
 ``--quick`` (small sizes, seconds) or ``--only generated`` (the data sets
 whose name holds that text, e.g. just the 20,000 faces). Not run by CI.
@@ -32,6 +38,7 @@ whose name holds that text, e.g. just the 20,000 faces). Not run by CI.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -241,6 +248,14 @@ def main(argv=None) -> int:
                         help="run only the data sets whose name contains TEXT")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else 3
+    try:
+        from threadpoolctl import threadpool_info
+        blas = ", ".join(f"{i['internal_api']} {i['num_threads']} threads"
+                         for i in threadpool_info() if i.get("user_api") == "blas")
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        blas = "unknown"
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"CPUs available: {cpus}; BLAS: {blas}")
     exactness_check(args.quick)
     rows, sugg, knn = [], [], []
     for name, kw in datasets(args.quick):

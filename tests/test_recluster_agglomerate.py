@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.cluster.hierarchy import linkage
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
@@ -110,12 +112,12 @@ def test_neighbor_pairs_are_unique_and_ordered():
 
 
 def test_graph_pair_similarities_are_the_linkage_of_two_faces_bit_for_bit():
-    from toolkit.reclustering._agglomerate import _linkage
+    from toolkit.reclustering._agglomerate import _linkage, _Sums
     from toolkit.reclustering._graph import neighbour_graph
 
     x = _blobs(seed=4)
     graph = neighbour_graph(x, 5)
-    own = _linkage(x.astype(np.float64), np.ones(len(x)), graph.pairs[:, 0], graph.pairs[:, 1])
+    own = _linkage(_Sums(x), np.ones(len(x)), graph.pairs[:, 0], graph.pairs[:, 1])
     assert np.array_equal(graph.pair_similarities, own)
     assert graph.pairs.tolist() == neighbor_pairs(graph.indices).tolist()
 
@@ -157,3 +159,185 @@ def test_unique_pairs_point_at_each_pairs_first_entry():
     pairs, first = unique_pairs(idx)
     assert pairs.tolist() == [[0, 1], [0, 2], [1, 2]]
     assert first.tolist() == [0, 1, 4]  # flat positions: (0,0)=0, (0,1)=1, (2,0)=4
+
+
+# ---- the lazy links: the same merges as recomputing every link ---------------------------
+
+def _eager_average_linkage(x, pairs, threshold, *, cohesion_ratio=None, floor=0.0,
+                           refresh_neighbors=None):
+    """The reference: every link of a merged cluster recomputed from the float64 sums
+    after every round (with the same dot-product routine and the same rounds)."""
+    from toolkit.reclustering._agglomerate import _reciprocal_best
+    from toolkit.reclustering._knn import pair_dots
+
+    n = x.shape[0]
+    sums, sizes, parent = x.astype(np.float64), np.ones(n), np.arange(n)
+
+    def link(a, b):
+        return pair_dots(sums, sums, a, b) / (sizes[a] * sizes[b])
+
+    def cohesion(c):
+        sq = np.einsum("ij,ij->i", sums[c], sums[c])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(sizes[c] > 1, (sq - sizes[c]) / (sizes[c] * (sizes[c] - 1)), np.nan)
+
+    u, v = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+    sim = link(u, v)
+    u, v, sim = u[sim >= threshold], v[sim >= threshold], sim[sim >= threshold]
+    merges, refused = [], {}
+    while True:
+        if not u.size:
+            if not refresh_neighbors:
+                break
+            alive = np.flatnonzero(parent == np.arange(n))
+            if alive.size < 2:
+                break
+            feats = sums[alive] / np.linalg.norm(sums[alive], axis=1, keepdims=True)
+            idx, _ = nearest_neighbors(feats, min(refresh_neighbors, alive.size - 1))
+            cand = alive[neighbor_pairs(idx)]
+            u, v = cand[:, 0], cand[:, 1]
+            sim = link(u, v)
+            again = np.array([refused.get(i * n + j) == (sizes[i], sizes[j])
+                              for i, j in zip(u.tolist(), v.tolist())], dtype=bool)
+            keep = (sim >= threshold) & ~again
+            u, v, sim = u[keep], v[keep], sim[keep]
+            if not u.size:
+                break
+        a, b, s = _reciprocal_best(u, v, sim, n)
+        if cohesion_ratio is not None:
+            ref = np.sqrt(np.clip(cohesion(a) - floor, 0, None)
+                          * np.clip(cohesion(b) - floor, 0, None))
+            no = (sizes[a] > 1) & (sizes[b] > 1) & ~(s - floor >= cohesion_ratio * ref)
+            for i, j in zip(a[no].tolist(), b[no].tolist()):
+                refused[i * n + j] = (sizes[i], sizes[j])
+            gone = np.isin(u * n + v, a[no] * n + b[no])
+            u, v, sim = u[~gone], v[~gone], sim[~gone]
+            a, b, s = a[~no], b[~no], s[~no]
+            if not a.size:
+                continue
+        merges.append(np.stack([a, b, s, sizes[a], sizes[b]], axis=1))
+        sums[a] += sums[b]
+        sizes[a] += sizes[b]
+        parent[b] = a
+        rename = np.arange(n)
+        rename[b] = a
+        u, v = rename[u], rename[v]
+        redo = np.isin(u, a) | np.isin(v, a)
+        lo, hi = np.minimum(u[redo], v[redo]), np.maximum(u[redo], v[redo])
+        key = np.unique((lo * n + hi)[lo != hi])
+        lo, hi = key // n, key % n
+        new = link(lo, hi)
+        keep = new >= threshold
+        u = np.concatenate([u[~redo], lo[keep]])
+        v = np.concatenate([v[~redo], hi[keep]])
+        sim = np.concatenate([sim[~redo], new[keep]])
+    return np.concatenate(merges) if merges else np.empty((0, 5))
+
+
+@pytest.mark.parametrize("ratio", [None, 0.6])
+@pytest.mark.parametrize("threshold", [0.1, 0.3, 0.5])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_merges_equal_recomputing_every_link_bit_for_bit(seed, threshold, ratio):
+    from toolkit.reclustering._graph import neighbour_graph
+
+    x = _blobs(n_per=15, k=8, dim=12, spread=0.7, seed=seed)
+    graph = neighbour_graph(x, 5)
+    ref = _eager_average_linkage(x, graph.pairs, threshold, cohesion_ratio=ratio, floor=0.05,
+                                 refresh_neighbors=5)
+    agg = average_linkage(x, graph.pairs, threshold, cohesion_ratio=ratio, floor=0.05,
+                          refresh_neighbors=5)
+    assert np.array_equal(agg.merges, ref)
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(0, 10_000), st.floats(-0.2, 0.6), st.sampled_from([None, 0.5]))
+def test_every_estimated_link_lies_in_its_interval(seed, threshold, ratio):
+    # After every contraction, each link not computed exactly must be within its
+    # proven interval of the value the sums give; the merges equal the reference.
+    from toolkit.reclustering import _agglomerate
+    from toolkit.reclustering._graph import neighbour_graph
+
+    x = _blobs(n_per=10, k=6, dim=6, spread=0.9, seed=seed)
+    graph = neighbour_graph(x, 4)
+    checked = []
+    original = _agglomerate._Links.contract
+
+    def contract(self, a, b, old_sizes):
+        original(self, a, b, old_sizes)
+        rough = np.flatnonzero(self.err > 0)
+        exact = _agglomerate._linkage(self.sums, self.sizes, self.u[rough], self.v[rough])
+        assert np.all(np.abs(exact - self.sim[rough]) <= self.err[rough])
+        checked.append(rough.size)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_agglomerate._Links, "contract", contract)
+        agg = average_linkage(x, graph.pairs, threshold, cohesion_ratio=ratio, floor=0.0,
+                              refresh_neighbors=4)
+    ref = _eager_average_linkage(x, graph.pairs, threshold, cohesion_ratio=ratio, floor=0.0,
+                                 refresh_neighbors=4)
+    assert np.array_equal(agg.merges, ref)
+    assert sum(checked) > 0  # intervals were really put to the test
+
+
+def _links(x, pairs, threshold):
+    from toolkit.reclustering._agglomerate import _linkage, _Links, _Sums
+
+    sums, sizes = _Sums(x), np.ones(len(x))
+    u, v = pairs[:, 0], pairs[:, 1]
+    return _Links(u, v, _linkage(sums, sizes, u, v), sums, sizes, threshold)
+
+
+def _merge(links, a, b):
+    a, b = np.array([a]), np.array([b])
+    links.settle_around(a, b)
+    old = links.sizes.copy()
+    links.sums.merge(a, b)
+    links.sizes[a] += links.sizes[b]
+    links.contract(a, b, old)
+
+
+def test_a_link_both_parts_know_is_estimated_not_recomputed():
+    # a=(1,0), b=(0.8,0.6) merge; c=(0.6,0.8) has an edge to both: the union's link
+    # to c is the mean of 0.6 and 0.96 = 0.78, known to within rounding, so it is
+    # not computed again.
+    from toolkit.reclustering._agglomerate import _linkage
+
+    x = np.array([[1, 0], [0.8, 0.6], [0.6, 0.8]])
+    links = _links(x, np.array([[0, 1], [0, 2], [1, 2]]), 0.5)
+    _merge(links, 0, 1)
+    assert links.n_exact == 0
+    assert links.u.tolist() == [0] and links.v.tolist() == [2]
+    assert links.sim[0] == pytest.approx(0.78)
+    assert 0 < links.err[0] < 1e-10
+    exact = _linkage(links.sums, links.sizes, links.u, links.v)
+    assert abs(exact[0] - links.sim[0]) <= links.err[0]
+
+
+def test_a_link_with_an_unknown_part_is_bounded_then_computed_at_the_threshold():
+    # Only b-c is an edge (0.96); a-c (0.6) is unknown to the union {a, b}: its link
+    # to c lies in [(0.96 - 1) / 2, (0.96 + 1) / 2]. That holds the threshold 0.7,
+    # so before the union merges again the link is computed: 0.78, kept.
+    x = np.array([[1, 0], [0.8, 0.6], [0.6, 0.8], [-1, 0]])
+    links = _links(x, np.array([[0, 1], [1, 2]]), 0.7)
+    _merge(links, 0, 1)
+    assert links.n_exact == 0
+    assert links.sim[0] - links.err[0] == pytest.approx(-0.02, abs=1e-9)
+    assert links.sim[0] + links.err[0] == pytest.approx(0.98, abs=1e-9)
+    links.settle_around(np.array([0]), np.array([3]))
+    assert links.n_exact == 1 and links.err[0] == 0
+    assert links.sim[0] == pytest.approx(0.78)
+
+
+def test_sums_live_in_a_pool_that_reuses_merged_away_rows():
+    from toolkit.reclustering._agglomerate import _Sums
+
+    x = _blobs(n_per=4, k=2, dim=3)
+    sums = _Sums(x)
+    sums.merge(np.array([0, 2]), np.array([1, 3]))   # {0,1} and {2,3}
+    sums.merge(np.array([0]), np.array([2]))         # {0,1,2,3}: the row of 2 is freed
+    sums.merge(np.array([4]), np.array([5]))         # {4,5} takes the freed row
+    assert sums._used == 2
+    x64 = x.astype(np.float64)
+    expected = np.stack([x64[0] + x64[1] + (x64[2] + x64[3]), x64[4] + x64[5], x64[6]])
+    assert np.array_equal(sums.rows(np.array([0, 4, 6])), expected)
+    assert sums.sq[0] == pytest.approx(expected[0] @ expected[0])

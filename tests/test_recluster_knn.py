@@ -249,3 +249,53 @@ def test_pair_dots_depend_only_on_the_two_rows():
 def test_rows_too_long_for_float64_are_refused():
     with pytest.raises(ValueError, match="too long to multiply"):
         nearest_neighbors(np.array([[1e200, 0.0], [0.0, 1.0]]), 1)
+
+
+@pytest.mark.parametrize("budget", [2000, 30_000, 2**27])
+@pytest.mark.parametrize("data", ["random", "ties"])
+def test_two_threads_give_what_one_gives(monkeypatch, budget, data):
+    # The blocks are shared by two threads (one BLAS thread each): the order in which
+    # they are screened changes, the exact answer does not.
+    from toolkit.reclustering import _knn
+
+    rng = np.random.default_rng(12)
+    if data == "random":
+        x = _unit(rng.standard_normal((300, 16)))
+    else:
+        x = (rng.integers(-2, 3, size=(300, 5)) / 4).astype(np.float32)
+    results = []
+    for workers in (1, 2):
+        monkeypatch.setattr(_knn, "n_workers", lambda w=workers: w)
+        results.append(_knn.exact_neighbors(x, 9, memory_budget=budget))
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
+
+
+def test_hundreds_of_tied_candidates_in_a_row_keep_the_lowest_positions():
+    # 300 copies of one face: every row has 299 tied candidates (the wide path of
+    # the exact ranking).
+    x = np.tile(_unit(np.array([[0.3, 0.4, 0.5]])), (300, 1))
+    idx, _ = nearest_neighbors(x, 4)
+    assert idx[0].tolist() == [1, 2, 3, 4]
+    assert idx[150].tolist() == [0, 1, 2, 3]
+
+
+def test_an_error_in_one_thread_stops_the_other_and_reaches_the_caller(monkeypatch):
+    from toolkit.reclustering import _knn
+
+    monkeypatch.setattr(_knn, "n_workers", lambda: 2)
+    calls = []
+    original = _knn._Screen.offer
+
+    def offer(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("block 3")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_knn._Screen, "offer", offer)
+    x = _unit(np.random.default_rng(13).standard_normal((400, 8)))
+    with pytest.raises(MemoryError, match="block 3"):
+        _knn.exact_neighbors(x, 5, memory_budget=4000)
+    # 400 rows in blocks of 7: hundreds of blocks; the threads stopped after a few.
+    assert len(calls) < 20

@@ -117,19 +117,73 @@ def test_a_cluster_of_two_people_is_split_between_them():
     assert -1 <= splits.loc[0, "silhouette"] <= 1
 
 
+def _with_strangers(rows, ids, seed=0, dim=8):
+    """``rows`` (cluster "X") among four clusters of eight faces of other people,
+    so the data has a strangers' level (the floor) to measure against."""
+    rng = np.random.default_rng(seed)
+    rows, ids = [np.asarray(rows)], list(ids)
+    for c in range(4):
+        rows.append(np.eye(dim)[2 + c] + 0.05 * rng.standard_normal((8, dim)))
+        ids += [f"B{c}"] * 8
+    x = np.vstack(rows)
+    return ClusterState.from_arrays(x, ids, face_ids=[f"f{i}" for i in range(len(x))])
+
+
 def test_a_lone_outlier_is_set_aside_not_called_a_person():
     rng = np.random.default_rng(2)
-    one = np.vstack([np.array([1, 0, 0, 0]) + 0.05 * rng.standard_normal((9, 4)), [[0, 0, 0, 1]]])
-    st = ClusterState.from_arrays(one, ["X"] * 10, face_ids=[f"f{i}" for i in range(10)])
-    # One person and an odd face: no split into "person" + "one face".
-    assert "X" not in suggest_splits(st, min_size=6, min_part_size=3)["cluster_id"].tolist()
-    # Two people and an odd face: the odd face is set aside, the people are split.
-    two = np.vstack([np.array([1, 0, 0, 0]) + 0.05 * rng.standard_normal((6, 4)),
-                     np.array([0, 1, 0, 0]) + 0.05 * rng.standard_normal((4, 4)), [[0, 0, 0, 1]]])
-    st = ClusterState.from_arrays(two, ["X"] * 11, face_ids=[f"f{i}" for i in range(11)])
-    row = suggest_splits(st).iloc[0]
-    assert row["n_outliers"] == 1
-    assert sorted([row["size_a"], row["size_b"]]) == [4, 7]
+    e = np.eye(8)
+    # One person and an odd face: whatever X's proposed split, it scores as one
+    # person, no higher than the background clusters of one person each.
+    one = np.vstack([e[0] + 0.05 * rng.standard_normal((9, 8)), e[7]])
+    splits = suggest_splits(_with_strangers(one, ["X"] * 10)).set_index("cluster_id")
+    assert splits.loc["X", "score"] <= splits.drop(index="X")["score"].max()
+    # Two people and an odd face: the people are split (the odd face goes with
+    # one of them), and X comes first, far above the one-person clusters.
+    two = np.vstack([e[0] + 0.05 * rng.standard_normal((6, 8)),
+                     e[1] + 0.05 * rng.standard_normal((4, 8)), e[7]])
+    splits = suggest_splits(_with_strangers(two, ["X"] * 11))
+    row = splits.iloc[0]
+    assert row["cluster_id"] == "X"
+    p, q = {f"f{i}" for i in range(6)}, {f"f{i}" for i in range(6, 10)}
+    parts = [set(row["faces_a"]), set(row["faces_b"])]
+    assert (p <= parts[0] and q <= parts[1]) or (q <= parts[0] and p <= parts[1])
+    assert row["score"] > 5 * splits["score"].iloc[1]
+
+
+def test_intruders_peeled_off_one_by_one_are_proposed_together():
+    # Ten faces of P and three intruders of Q, the intruders far less alike to each
+    # other (each has its own odd direction) than P's faces are: 2-means takes them
+    # one or two at a time as odd faces; past a fifth of the cluster they are
+    # proposed together as the second part.
+    rng = np.random.default_rng(4)
+    e = np.eye(8)
+    host = e[0] + 0.05 * rng.standard_normal((10, 8))
+    # Intruders: cos 0.62 to the host, 0.48 to each other.
+    intruders = 0.6 * e[0] + 0.3 * e[1] + 0.7 * e[5:8] + 0.05 * rng.standard_normal((3, 8))
+    splits = suggest_splits(_with_strangers(np.vstack([host, intruders]), ["X"] * 13))
+    row = splits.iloc[0]
+    assert row["cluster_id"] == "X"
+    assert row["faces_b"] == ("f10", "f11", "f12") and row["n_outliers"] == 0
+    # The intruders are less alike to each other than to the host...
+    assert row["cohesion_b"] < row["cross_similarity"]
+    # ...yet, measured against their own cohesions, the parts are not one person.
+    assert row["score"] > 5 * splits["score"].iloc[1]
+
+
+@pytest.mark.parametrize("n_faces, n_identities", [(3000, 120), (800, 40)])
+def test_held_out_anisotropic_look_alikes_come_first(n_faces, n_identities):
+    # Faces that vary along shared nuisance directions: pure clusters cut along
+    # them look like two people in plain cosine; the impure clusters must still
+    # be among the top 2m -- also with few clusters, where one impure cluster's
+    # own spread weighs on the whitening.
+    frame, x = generate_faces(n_faces, n_identities, seed=0, model="anisotropic")
+    st = ClusterState(FaceSet(frame, x))
+    df = pd.DataFrame({"c": st.face_cluster_ids(), "i": frame["identity"]}).dropna()
+    purity = df.groupby("c")["i"].agg(lambda s: s.value_counts().iloc[0] / len(s))
+    impure = set(purity[purity < 1].index)
+    splits = suggest_splits(st)
+    assert impure and impure <= set(splits["cluster_id"].head(2 * len(impure)))
+    assert splits.attrs["spread_ratio"] > 2
 
 
 @pytest.mark.parametrize("func, kwargs, match", [

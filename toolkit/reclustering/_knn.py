@@ -13,7 +13,15 @@ above ``kth - B``; it is exactly below). The few columns left -- about ``k``
 per row on face embeddings -- are re-ranked in float64. For a self search only
 the blocks on and above the diagonal are multiplied: block ``(I, J)`` screens
 rows ``I`` against columns ``J`` and, read down its columns, rows ``J``
-against columns ``I``.
+against columns ``I`` (in one pass); a diagonal block is cut in halves and
+its lower-left quarter skipped.
+
+Two threads, each with one BLAS thread, multiply and screen blocks side by
+side, so the screening of one block runs while the other core multiplies; a
+block of rows whose column blocks are all screened is re-ranked at once by the
+thread that finished it. The screen's thresholds only ever hold valid bounds
+whatever order the blocks come in, and the re-rank is exact, so the answer
+does not depend on the threads.
 
 The bound. For rows ``a``, ``b`` rounded to float32 (relative error
 ``u = 2**-24`` each) and multiplied in float32 in any summation order, with or
@@ -29,11 +37,17 @@ Rows are first scaled by a power of two (exact) when their norms are far from
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+
 import numpy as np
+
+from ._dots import n_workers, pair_dots
 
 __all__ = ["nearest_neighbors", "exact_neighbors", "pair_dots", "DEFAULT_MEMORY_BUDGET"]
 
-#: Bytes one block of similarities may take (the block and its scratch).
+#: Bytes the blocks of similarities in flight may take (blocks and scratch).
 DEFAULT_MEMORY_BUDGET = 128 * 2**20
 
 _U32 = float(np.finfo(np.float32).eps) / 2.0
@@ -68,7 +82,9 @@ def _check_embeddings(embeddings, name: str = "embeddings") -> np.ndarray:
 
 def _max_norm(x: np.ndarray, name: str, budget: int) -> float:
     """Largest row norm, in float64, read in chunks."""
-    step = max(1, budget // (8 * max(1, x.shape[1])))
+    # Chunks of about 1 MiB stay in cache (a budget-sized float64 copy of the
+    # whole input would cost more in fresh memory than in arithmetic).
+    step = max(1, min(budget, 2**20) // (8 * max(1, x.shape[1])))
     sq = 0.0
     for start in range(0, x.shape[0], step):
         block = x[start:start + step].astype(np.float64)
@@ -120,12 +136,33 @@ def _rows_per_block(n_rows: int, n_cols: int, budget: int) -> int:
 def _best_per_row(rows: np.ndarray, cols: np.ndarray, exact: np.ndarray, k: int) -> np.ndarray:
     """Positions of each row's (at most) k best pairs, by row, then highest exact
     value, then lower column. ``rows`` and ``cols`` come sorted by row, then column."""
-    # A stable sort keeps the column order among equal values.
-    order = np.lexsort((-exact, rows))
-    rows = rows[order]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if rows.size else rows
-    rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
-    return order[rank < k]
+    if not rows.size:
+        return rows
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    counts = np.diff(np.r_[starts, rows.size])
+    width = int(counts.max())
+    if width > max(4 * k, 64):
+        # Many candidates in a row (exact ties): one sort of everything.
+        order = np.lexsort((-exact, rows))
+        rank = np.arange(rows.size) - np.repeat(starts, counts)
+        return order[rank < k]
+    # Each row's candidates side by side, in column order, padded after them: a
+    # stable sort of each row by value keeps the lower column first among equals.
+    grid = np.full((starts.size, width), np.inf)
+    slot = np.arange(rows.size) - np.repeat(starts, counts)
+    grid[np.repeat(np.arange(starts.size), counts), slot] = -exact
+    best = np.argsort(grid, axis=1, kind="stable")[:, :k]
+    return (starts[:, None] + best)[best < counts[:, None]]
+
+
+def _blas_threads(limit: int):
+    """A context limiting BLAS to ``limit`` threads (threadpoolctl, which
+    scikit-learn brings), or nothing when it is missing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        return nullcontext()
+    return threadpool_limits(limits=limit, user_api="blas")
 
 
 class _Screen:
@@ -133,67 +170,97 @@ class _Screen:
 
     A candidate is kept while its float32 value is at least the row's running
     k-th best minus ``2B``; the running k-th best only rises, so a candidate
-    dropped could never come back. When too many are kept (many exact ties,
-    e.g. duplicate faces), they are ranked exactly and only each row's k best
-    stay, and their exact k-th best bounds the screen too.
+    dropped could never come back. Candidates are kept per block of query
+    rows; once every block of columns has been screened for a row block, its
+    candidates are ranked exactly (:meth:`finish`). When too many are kept
+    (many exact ties, e.g. duplicate faces), they are ranked exactly and only
+    each row's k best stay, and their exact k-th best bounds the screen too.
+
+    Blocks may be screened by several threads: the scan of a block reads the
+    thresholds without the lock (a value read late is only a weaker bound);
+    the updates of the k best and of the candidates hold it.
     """
 
-    def __init__(self, n_rows: int, k: int, margin: float, exact, to_screen: int,
-                 budget: int) -> None:
+    def __init__(self, n_rows: int, n_cols: int, k: int, margin: float, exact,
+                 to_screen: int, budget: int) -> None:
         self.k = k
+        self.n_cols = n_cols
         self.margin = margin
         self.exact = exact
         self.to_screen = to_screen
         self.best = np.full((n_rows, k), -np.inf, dtype=np.float32)
         self.kth = np.full(n_rows, -np.inf, dtype=np.float32)
         self.thresh = np.full(n_rows, _LOWEST32, dtype=np.float32)
-        self._rows: list[np.ndarray] = []
-        self._cols: list[np.ndarray] = []
-        self._vals: list[np.ndarray] = []
+        # Per row block (its first row): lists of rows, columns and float32 values.
+        self._kept: dict[int, tuple[list, list, list]] = {}
         self._n_kept = 0
         # 20 bytes a candidate (row, column, float32 value) before an exact ranking.
         self._cap = max(4 * n_rows * k, budget // 20)
+        self._lock = threading.Lock()
 
-    def offer(self, sims: np.ndarray, q0: int, c0: int, *, by_column: bool = False) -> None:
-        """Screen one C-contiguous block: ``sims[a, b]`` is query ``q0 + a`` against
-        column ``c0 + b`` or, ``by_column``, query ``q0 + b`` against column ``c0 + a``."""
+    def _start(self, sims: np.ndarray, q0: int, *, by_column: bool) -> None:
+        """Rows without k values yet take the k-th best of the block's first columns
+        as the running one -- k values at least that high exist -- rather than
+        keep the whole block."""
         k = self.k
-        axis = 0 if by_column else 1
-        width = sims.shape[axis]
-        q = slice(q0, q0 + sims.shape[1 - axis])
-        # Rows without k values yet take the k-th best of the block's first columns
-        # as the running one -- k values at least that high exist -- rather than
-        # keep the whole block.
-        fresh = np.flatnonzero(self.kth[q] == -np.inf)
+        width = sims.shape[0 if by_column else 1]
+        fresh = np.flatnonzero(self.kth[q0:q0 + sims.shape[1 if by_column else 0]] == -np.inf)
         sample = min(width, max(2 * k, _SAMPLE))
         if fresh.size and sample >= k:
             part = (np.ascontiguousarray(sims[:sample, fresh].T) if by_column
                     else sims[fresh, :sample])
             kth = np.partition(part, sample - k, axis=1)[:, sample - k]
             got = _round_down32(kth.astype(np.float64) - self.margin)
-            self.thresh[q0 + fresh] = np.maximum(self.thresh[q0 + fresh], got)
-        thresh = self.thresh[q]
-        flat = np.flatnonzero(sims >= (thresh[None, :] if by_column else thresh[:, None]))
+            with self._lock:
+                self.thresh[q0 + fresh] = np.maximum(self.thresh[q0 + fresh], got)
+
+    def offer(self, sims: np.ndarray, q0: int, c0: int, *, both: bool = False,
+              row_key: int | None = None, col_key: int | None = None) -> None:
+        """Screen one C-contiguous block: ``sims[a, b]`` is query ``q0 + a`` against
+        column ``c0 + b`` and, with ``both``, also query ``c0 + b`` against column
+        ``q0 + a`` (a block above the diagonal of a self search, read both ways
+        in one pass). The candidates are kept under the row blocks ``row_key``
+        and ``col_key`` (default ``q0`` and ``c0``) that :meth:`finish` ranks."""
+        row_key = q0 if row_key is None else row_key
+        col_key = c0 if col_key is None else col_key
+        self._start(sims, q0, by_column=False)
+        rows_t = self.thresh[q0:q0 + sims.shape[0]]
+        mask = sims >= rows_t[:, None]
+        if both:
+            self._start(sims, c0, by_column=True)
+            cols_t = self.thresh[c0:c0 + sims.shape[1]]
+            mask |= sims >= cols_t[None, :]
+        flat = np.flatnonzero(mask)
         if not flat.size:
             return
         a, b = np.divmod(flat, sims.shape[1])
         vals = sims.ravel()[flat]
-        if by_column:
-            order = np.argsort(b, kind="stable")
-            rows, cols, vals = b[order], a[order], vals[order]
-        else:
-            rows, cols = a, b
-        rows += q0
-        cols += c0
-        self._merge(rows, vals)
-        # The block itself may have raised the rows' k-th best.
-        keep = vals >= self.thresh[rows]
-        self._rows.append(rows[keep])
-        self._cols.append(cols[keep])
-        self._vals.append(vals[keep])
-        self._n_kept += int(keep.sum())
-        if self._n_kept > self._cap:
-            self._rank_kept()
+        on_row = vals >= rows_t[a]
+        self._add(row_key, a[on_row] + q0, b[on_row] + c0, vals[on_row])
+        if both:
+            on_col = np.flatnonzero(vals >= cols_t[b])
+            on_col = on_col[np.argsort(b[on_col], kind="stable")]
+            self._add(col_key, b[on_col] + c0, a[on_col] + q0, vals[on_col])
+
+    def _add(self, r0: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+        """Fold screened pairs of row block ``r0``, sorted by row then column, into
+        the rows' k best and keep those still above their rows' thresholds."""
+        if not rows.size:
+            return
+        with self._lock:
+            self._merge(rows, vals)
+            # The block itself may have raised the rows' k-th best.
+            keep = vals >= self.thresh[rows]
+            lists = self._kept.setdefault(r0, ([], [], []))
+            lists[0].append(rows[keep])
+            lists[1].append(cols[keep])
+            lists[2].append(vals[keep])
+            self._n_kept += int(keep.sum())
+            if self._n_kept > self._cap:
+                for q0 in list(self._kept):
+                    self._rank(q0)
+                self._n_kept = sum(v[0][0].size for v in self._kept.values())
+                self._cap = max(self._cap, 2 * self._n_kept)
 
     def _merge(self, rows: np.ndarray, vals: np.ndarray) -> None:
         """Fold screen values, sorted by row, into each row's k best."""
@@ -212,20 +279,28 @@ class _Screen:
         raised = _round_down32(top[:, 0].astype(np.float64) - self.margin)
         self.thresh[uniq] = np.maximum(self.thresh[uniq], raised)
 
-    def _rank_kept(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rank the kept candidates exactly; keep each row's k best."""
+    def _ranked(self, lists: tuple[list, list, list], workers: int | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates ranked exactly: each row's k best, by row then rank, with
+        their float32 and exact values."""
         rows, cols, vals = (np.concatenate(p) if p else np.empty(0, dtype=d) for p, d in
-                            ((self._rows, np.intp), (self._cols, np.intp),
-                             (self._vals, np.float32)))
+                            zip(lists, (np.intp, np.intp, np.float32)))
         # Candidates kept before their row's k-th best rose are out by now.
         keep = vals >= self.thresh[rows]
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        # By row, so the exact pass reads each query row once.
-        order = np.lexsort((cols, rows))
+        # By row, then column (each pair is offered once, so the keys differ): the
+        # exact pass reads each query row once, and equal values keep the lower
+        # column first.
+        order = np.argsort(rows * np.intp(self.n_cols) + cols)
         rows, cols, vals = rows[order], cols[order], vals[order]
-        exact = self.exact(rows, cols)
+        exact = self.exact(rows, cols, workers)
         order = _best_per_row(rows, cols, exact, self.k)
-        rows, cols, vals, exact = rows[order], cols[order], vals[order], exact[order]
+        return rows[order], cols[order], vals[order], exact[order]
+
+    def _rank(self, r0: int) -> None:
+        """Rank row block ``r0``'s candidates now (too many kept); raise the
+        thresholds of its rows that have k."""
+        rows, cols, vals, exact = self._ranked(self._kept[r0], workers=1)
         ends = np.flatnonzero(np.r_[rows[1:] != rows[:-1], True]) if rows.size else rows
         full = ends[ends - np.r_[-1, ends[:-1]] == self.k]
         at = rows[full]
@@ -233,48 +308,20 @@ class _Screen:
         # float64 underflow there.
         kth = np.ldexp(exact[full], self.to_screen)
         self.thresh[at] = np.maximum(self.thresh[at], _round_down32(kth - self.margin))
-        self._rows, self._cols, self._vals, self._n_kept = [rows], [cols], [vals], rows.size
-        self._cap = max(self._cap, 2 * rows.size)
-        return rows, cols, exact
+        self._kept[r0] = ([rows], [cols], [vals])
 
-    def result(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's k nearest columns and their exact values, shape (n_rows, k)."""
-        rows, cols, exact = self._rank_kept()
+    def finish(self, r0: int, n_rows: int, *, workers: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest columns of rows ``r0 : r0 + n_rows`` and their exact values,
+        shape (n_rows, k), once every block of columns was offered for them (no
+        thread writes their thresholds any more)."""
+        with self._lock:
+            lists = self._kept.pop(r0, ([], [], []))
+            self._n_kept -= sum(p.size for p in lists[0])
+        rows, cols, _, exact = self._ranked(lists, workers)
         if rows.size != n_rows * self.k:  # pragma: no cover - the screen keeps the k best
             raise RuntimeError("nearest_neighbors lost a candidate; please report this")
         return cols.reshape(n_rows, self.k), exact.reshape(n_rows, self.k)
-
-
-def pair_dots(left: np.ndarray, right: np.ndarray, rows: np.ndarray,
-              cols: np.ndarray) -> np.ndarray:
-    """float64 ``left[rows[i]] . right[cols[i]]`` for each pair ``i``.
-
-    Every pair goes through one routine -- both rows gathered as contiguous
-    float64 (float32 converts exactly), then one ``einsum`` row by row -- so a
-    value depends only on the two rows: equal rows give equal values, ``(i, j)``
-    gives what ``(j, i)`` gives, and the neighbour search and the average
-    linkage agree to the last bit.
-    """
-    rows = np.asarray(rows, dtype=np.intp)
-    cols = np.asarray(cols, dtype=np.intp)
-    dim = left.shape[1]
-    out = np.empty(rows.size, dtype=np.float64)
-    # Small cache-resident chunks: the random gathers, not the arithmetic, cost here.
-    step = max(1, min(rows.size, 2**16 // max(1, dim)))
-    a = np.empty((step, dim), dtype=np.float64)
-    b = np.empty((step, dim), dtype=np.float64)
-    a_in = a if left.dtype == np.float64 else np.empty((step, dim), dtype=left.dtype)
-    b_in = b if right.dtype == np.float64 else np.empty((step, dim), dtype=right.dtype)
-    for s in range(0, rows.size, step):
-        m = min(step, rows.size - s)
-        np.take(left, rows[s:s + m], axis=0, out=a_in[:m])
-        np.take(right, cols[s:s + m], axis=0, out=b_in[:m])
-        if a_in is not a:
-            np.copyto(a[:m], a_in[:m])
-        if b_in is not b:
-            np.copyto(b[:m], b_in[:m])
-        np.einsum("ij,ij->i", a[:m], b[:m], out=out[s:s + m])
-    return out
 
 
 def nearest_neighbors(embeddings, n_neighbors: int, *, queries=None,
@@ -299,8 +346,9 @@ def nearest_neighbors(embeddings, n_neighbors: int, *, queries=None,
         Rows to find neighbours for among ``embeddings``. ``None`` means the
         embeddings themselves, each row excluding itself.
     memory_budget : int, default=128 MiB
-        Bytes one block of similarities and its scratch may use (blocks are
-        about ``sqrt(memory_budget / 32)`` rows square).
+        Bytes the blocks of similarities being screened and their scratch may
+        use together (two threads hold a block each, about
+        ``sqrt(memory_budget / 64)`` rows square).
     progress : tqdm-like or None
         An object with ``update(n)``, advanced by the rows done.
 
@@ -356,35 +404,96 @@ def exact_neighbors(embeddings, n_neighbors: int, *, queries=None,
         q32, norm_q, exp_q = x32, norm_x, exp_x
     else:
         q32, norm_q, exp_q = _screen_rows(q, _max_norm(q, "queries", budget))
-    screen = _Screen(n_q, k, 2.0 * _screen_bound(x.shape[1], norm_q, norm_x),
-                     lambda rows, cols: pair_dots(q, x, rows, cols), -(exp_q + exp_x), budget)
-    step = _rows_per_block(n_q, n, budget)
+    screen = _Screen(n_q, n, k, 2.0 * _screen_bound(x.shape[1], norm_q, norm_x),
+                     lambda rows, cols, workers: pair_dots(q, x, rows, cols, workers=workers),
+                     -(exp_q + exp_x), budget)
+    # Two threads, each with one BLAS thread, multiply and screen blocks side by
+    # side: the screen then runs while the other core multiplies. Each holds one
+    # block, so each gets half the budget.
+    workers = n_workers()
+    step = _rows_per_block(n_q, n, budget // workers)
     starts = range(0, n_q, step)
+    # Tasks: (rows start, rows, columns start, columns, both ways, row blocks served).
     if self_query:
         # The diagonal blocks first: every row gets a running k-th best from its
         # own block, read along rows, before the off-diagonal blocks are screened.
-        blocks = [(i0, i0) for i0 in starts] + [(i0, j0) for i0 in starts
-                                                for j0 in starts if j0 > i0]
-        left = {i0: len(starts) for i0 in starts}
+        # A diagonal block is cut in halves and its lower-left quarter skipped:
+        # it holds the upper-right one's pairs.
+        tasks = []
+        for i0 in starts:
+            m = min(step, n_q - i0)
+            h = m // 2
+            if h:
+                tasks += [(i0, h, i0, h, False, (i0,)),
+                          (i0 + h, m - h, i0 + h, m - h, False, (i0,)),
+                          (i0, h, i0 + h, m - h, True, (i0,))]
+            else:
+                tasks.append((i0, m, i0, m, False, (i0,)))
+        tasks += [(i0, min(step, n_q - i0), j0, min(step, n - j0), True, (i0, j0))
+                  for i0 in starts for j0 in starts if j0 > i0]
     else:
-        blocks = [(i0, j0) for i0 in starts for j0 in range(0, n, step)]
-        left = {i0: len(range(0, n, step)) for i0 in starts}
-    scratch = np.empty(step * step, dtype=np.float32)
-    for i0, j0 in blocks:
-        qi, xj = q32[i0:i0 + step], x32[j0:j0 + step]
-        sims = np.matmul(qi, xj.T, out=scratch[:qi.shape[0] * xj.shape[0]]
-                         .reshape(qi.shape[0], xj.shape[0]))
-        if self_query and j0 == i0:
-            # A row is not its own neighbour; -inf is below every screen threshold.
-            sims.ravel()[::sims.shape[1] + 1] = -np.inf
-        screen.offer(sims, i0, j0)
-        done = [i0]
-        if self_query and j0 != i0:
-            screen.offer(sims, j0, i0, by_column=True)
-            done.append(j0)
-        for r0 in done:
-            left[r0] -= 1
-            if progress is not None and not left[r0]:
-                progress.update(min(step, n_q - r0))
-    indices, sims = screen.result(n_q)
-    return indices.astype(np.int64, copy=False), sims
+        tasks = [(i0, min(step, n_q - i0), j0, min(step, n - j0), False, (i0,))
+                 for i0 in starts for j0 in range(0, n, step)]
+    left = dict.fromkeys(starts, 0)
+    for *_, served in tasks:
+        for r0 in served:
+            left[r0] += 1
+    if len(tasks) < 2 * workers:
+        workers = 1
+    queue = iter(tasks)
+    lock = threading.Lock()
+    indices = np.empty((n_q, k), dtype=np.int64)
+    sims_out = np.empty((n_q, k), dtype=np.float64)
+
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            screen_blocks()
+        except BaseException:
+            # An error in one thread: the other stops after its block.
+            stop.set()
+            raise
+
+    def screen_blocks() -> None:
+        scratch = np.empty(step * step, dtype=np.float32)
+        while not stop.is_set():
+            with lock:
+                task = next(queue, None)
+            if task is None:
+                return
+            i0, ni, j0, nj, both, served = task
+            sims = np.matmul(q32[i0:i0 + ni], x32[j0:j0 + nj].T,
+                             out=scratch[:ni * nj].reshape(ni, nj))
+            if self_query and j0 == i0:
+                # A row is not its own neighbour; -inf is below every screen threshold.
+                sims.ravel()[::nj + 1] = -np.inf
+            screen.offer(sims, i0, j0, both=both, row_key=served[0], col_key=served[-1])
+            with lock:
+                for r0 in served:
+                    left[r0] -= 1
+                complete = [r0 for r0 in served if not left[r0]]
+            # A row block with every column block screened is ranked exactly here,
+            # while the other thread multiplies.
+            for r0 in complete:
+                m = min(step, n_q - r0)
+                indices[r0:r0 + m], sims_out[r0:r0 + m] = screen.finish(
+                    r0, m, workers=1 if workers > 1 else None)
+                if progress is not None:
+                    with lock:
+                        progress.update(m)
+
+    if workers == 1:
+        work()
+    else:
+        with _blas_threads(1), ThreadPoolExecutor(workers,
+                                                  thread_name_prefix="toolkit-knn") as pool:
+            jobs = [pool.submit(work) for _ in range(workers)]
+            try:
+                for job in jobs:
+                    job.result()
+            except BaseException:
+                # An interrupt here: the threads stop after their blocks.
+                stop.set()
+                raise
+    return indices, sims_out

@@ -19,6 +19,7 @@ from ._cannot_link import CannotLink
 from ._inputs import check_positive_int
 from ._knn import nearest_neighbors
 from ._threshold import mean_pair_similarity
+from ._whiten import within_whitening
 
 __all__ = ["suggest_merges", "suggest_splits", "MERGE_COLUMNS", "SPLIT_COLUMNS"]
 
@@ -268,8 +269,12 @@ def _two_means(x: np.ndarray, max_iter: int = 50) -> np.ndarray:
 
 def _robust_split(x: np.ndarray, min_part: int) -> tuple[np.ndarray | None, np.ndarray]:
     """2-means that sets aside lone outliers: a part smaller than ``min_part``
-    is a few odd faces, not a second person, so they are set aside and the
-    rest is split again (at most a fifth of the cluster is set aside).
+    is a few odd faces, so they are set aside and the rest is split again (at
+    most a fifth of the cluster is set aside). When the odd faces would pass
+    that fifth before a split of two real parts appears, the odd faces
+    together are the proposed second part instead: a small group of
+    intruders can be less alike to each other than to the cluster's own
+    people, and 2-means then peels them off one or two at a time.
 
     Returns the part mask over all faces (set-aside faces go to the part whose
     centre is nearer) and the mask of the faces the split was judged on; the
@@ -281,36 +286,41 @@ def _robust_split(x: np.ndarray, min_part: int) -> tuple[np.ndarray | None, np.n
     while True:
         rows = np.flatnonzero(core)
         if rows.size < 2 * min_part:
-            return None, core
-        sub = _two_means(x[rows])
-        small = sub if sub.sum() < (~sub).sum() else ~sub
-        if small.sum() >= min_part:
+            small = np.empty(0, dtype=np.intp)
             break
-        if int((~core).sum()) + int(small.sum()) > budget:
-            return None, core
-        core[rows[small]] = False
-    part = np.zeros(n, dtype=bool)
-    part[rows[sub]] = True
-    if (~core).any():
-        ca, cb = x[rows[~sub]].sum(axis=0), x[rows[sub]].sum(axis=0)
-        odd = np.flatnonzero(~core)
-        part[odd] = (x[odd] @ (cb / np.linalg.norm(cb))) > (x[odd] @ (ca / np.linalg.norm(ca)))
-    return part, core
+        sub = _two_means(x[rows])
+        small = rows[sub] if sub.sum() < (~sub).sum() else rows[~sub]
+        if small.size >= min_part:
+            part = np.zeros(n, dtype=bool)
+            part[rows[sub]] = True
+            if (~core).any():
+                ca, cb = x[rows[~sub]].sum(axis=0), x[rows[sub]].sum(axis=0)
+                odd = np.flatnonzero(~core)
+                part[odd] = ((x[odd] @ (cb / np.linalg.norm(cb)))
+                             > (x[odd] @ (ca / np.linalg.norm(ca))))
+            return part, core
+        if int((~core).sum()) + small.size > budget:
+            break
+        core[small] = False
+    odd = ~core
+    odd[small] = True
+    if min_part <= odd.sum() <= n - min_part:
+        return odd, np.ones(n, dtype=bool)
+    return None, core
 
 
-def _split_figures(x: np.ndarray, part: np.ndarray, floor: float, unit: float
-                   ) -> dict[str, float]:
+def _cohesion_of(s: np.ndarray, n: float, sq: float) -> float:
+    """Mean similarity between distinct rows of a group with sum ``s`` and
+    squared norms summing to ``sq``; NaN for one row."""
+    return float((s @ s - sq) / (n * (n - 1))) if n > 1 else float("nan")
+
+
+def _split_figures(x: np.ndarray, part: np.ndarray) -> dict[str, float]:
+    """Cross similarity, cohesions and silhouette of a split, in cosine."""
     sa, sb = x[~part].sum(axis=0), x[part].sum(axis=0)
     na, nb = float((~part).sum()), float(part.sum())
     sq = np.einsum("ij,ij->i", x, x)
-
-    def coh(s: np.ndarray, n: float, q: float) -> float:
-        return float((s @ s - q) / (n * (n - 1))) if n > 1 else float("nan")
-
-    total = sa + sb
-    n = na + nb
     cross = float(sa @ sb) / (na * nb)
-    coh_a, coh_b = coh(sa, na, sq[~part].sum()), coh(sb, nb, sq[part].sum())
     # Silhouette in cosine distance, exact from the two sums (a lone face scores 0).
     own_s = np.where(part, x @ sb, x @ sa)
     own_n = np.where(part, nb, na)
@@ -319,10 +329,21 @@ def _split_figures(x: np.ndarray, part: np.ndarray, floor: float, unit: float
         a_dist = 1.0 - (own_s - sq) / (own_n - 1)
         b_dist = 1.0 - other
         s = np.where(own_n > 1, (b_dist - a_dist) / np.maximum(a_dist, b_dist), 0.0)
-    looser = np.nanmin([coh_a, coh_b])
-    return {"cross_similarity": cross, "cohesion": coh(total, n, sq.sum()),
-            "cohesion_a": coh_a, "cohesion_b": coh_b,
-            "silhouette": float(np.nan_to_num(s).mean()), "score": (looser - cross) / unit}
+    return {"cross_similarity": cross, "cohesion": _cohesion_of(sa + sb, na + nb, sq.sum()),
+            "cohesion_a": _cohesion_of(sa, na, sq[~part].sum()),
+            "cohesion_b": _cohesion_of(sb, nb, sq[part].sum()),
+            "silhouette": float(np.nan_to_num(s).mean())}
+
+
+def _split_score(y: np.ndarray, part: np.ndarray, floor: float, typical: float) -> float:
+    """1 - the relative similarity of the two parts in whitened unit rows ``y``
+    (a one-face part is measured against the typical cluster's cohesion)."""
+    sa, sb = y[~part].sum(axis=0), y[part].sum(axis=0)
+    na, nb = float((~part).sum()), float(part.sum())
+    cross = float(sa @ sb) / (na * nb)
+    coh = [_cohesion_of(s, m, m) for s, m in ((sa, na), (sb, nb))]
+    coh = [c if np.isfinite(c) else typical for c in coh]
+    return 1.0 - float(_relative(np.array(cross), floor, np.array(coh[0]), np.array(coh[1])))
 
 
 def suggest_splits(state: Any, *, top: int | None = None, min_size: int = 6,
@@ -330,18 +351,21 @@ def suggest_splits(state: Any, *, top: int | None = None, min_size: int = 6,
     """Clusters that likely hold two people, each with its proposed split.
 
     Every cluster of at least ``min_size`` faces is cut in two by spherical
-    2-means (deterministic farthest-first start). The split is judged by how
-    much less alike the two parts are than the looser part is inside:
-    ``score = (min(coh_A, coh_B) - cross) / (typical_cohesion - floor)``,
-    with ``cross`` the mean similarity between the parts, ``coh`` a part's
-    mean similarity between its own faces, ``typical_cohesion`` the median
-    cohesion of the clusters and ``floor`` the mean similarity of all
-    clustered face pairs: the gap in units of the data's own within-cluster
-    level above strangers, so it means the same on any similarity scale.
-    One person cut in two scores near 0 (the parts are about as alike as
-    their insides); two people score clearly above, up to about 1 for
-    strangers. Taking the looser part keeps a scattered handful of odd faces
-    from looking like a second person.
+    2-means (deterministic farthest-first start), in a geometry where a
+    person's own variation counts less: each direction is divided by how much
+    the typical cluster spreads along it (pose, light, age -- whatever moves
+    a person's faces; see ``toolkit.reclustering._whiten``), which changes
+    nothing when people vary alike in every direction. The split is judged
+    as a merge would be, by the relative similarity of its two parts,
+    ``rel = (cross - floor) / sqrt((coh_A - floor) (coh_B - floor))`` with
+    ``cross`` the mean similarity between the parts, ``coh`` a part's mean
+    similarity between its own faces and ``floor`` the mean similarity of all
+    clustered face pairs (all in the whitened geometry): ``score = 1 - rel``.
+    One person cut in two scores near 0 (the parts are as alike as their
+    insides, whatever the scale); two people score clearly above, about 1 for
+    strangers. Measuring the parts against their own cohesions, not against
+    each other's, keeps a small group of intruders visible even when they are
+    less alike to each other than to the cluster's own person.
 
     Parameters
     ----------
@@ -356,19 +380,24 @@ def suggest_splits(state: Any, *, top: int | None = None, min_size: int = 6,
         2-means part smaller than this is a few odd faces, not a person:
         they are set aside (``n_outliers``, at most a fifth of the cluster),
         the rest is split again, and the set-aside faces join the nearer
-        part of the proposed split but do not count in its figures.
+        part of the proposed split but do not count in its figures. When
+        the odd faces outgrow that fifth first, they together are proposed
+        as the second part.
 
     Returns
     -------
     DataFrame
         One row per cluster, best first (columns :data:`SPLIT_COLUMNS`):
         ``rank``, ``cluster_id``, ``size``, ``score`` (see above, higher =
-        more likely two people), ``size_a``, ``size_b``, ``n_outliers``,
+        more likely two people), ``size_a``, ``size_b``, ``n_outliers``, and
+        the proposed split's figures in plain cosine similarity:
         ``cross_similarity``, ``cohesion`` (whole cluster), ``cohesion_a``,
         ``cohesion_b``, ``silhouette`` (mean cosine silhouette of the members
         over the two parts, in [-1, 1]), ``faces_a`` and ``faces_b`` (tuples
-        of face ids: the proposed split). ``attrs`` hold ``floor`` and
-        ``unit`` (``typical_cohesion - floor``).
+        of face ids: the proposed split). ``attrs`` hold ``floor`` (plain
+        cosine), ``whitened_floor`` and ``spread_ratio`` (the largest typical
+        within-cluster variance of a direction over their mean: 1 means
+        nothing was whitened).
 
     Examples
     --------
@@ -388,20 +417,36 @@ def suggest_splits(state: Any, *, top: int | None = None, min_size: int = 6,
     clustered = np.flatnonzero(state.labels >= 0)
     rows = []
     floor = mean_pair_similarity(state.embeddings[clustered]) if clustered.size >= 2 else 0.0
-    coh = _cohesions(state)
-    typical = float(np.nanmedian(coh)) if np.isfinite(coh).any() else 1.0
-    # The data's own unit: how far a typical cluster's cohesion sits above strangers.
-    unit = max(typical - floor, _EPS)
-    for c in np.flatnonzero(state.counts >= min_size).tolist():
+    whitening = within_whitening(state.embeddings, state.labels, state.sums)
+    examined = np.flatnonzero(state.counts >= min_size)
+    y_floor = 0.0
+    if examined.size:
+        y_all = whitening.apply(state.embeddings[clustered])
+        y_floor = mean_pair_similarity(y_all) if clustered.size >= 2 else 0.0
+        # Whitened cohesion of every cluster of 2 or more: the typical one stands
+        # in for a one-face part.
+        labels = state.labels[clustered]
+        y_sums = np.zeros((state.n_clusters, y_all.shape[1]))
+        np.add.at(y_sums, labels, y_all)
+        n = state.counts.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y_coh = np.where(n > 1, (np.einsum("ij,ij->i", y_sums, y_sums) - n)
+                             / (n * (n - 1)), np.nan)
+        typical = float(np.nanmedian(y_coh)) if np.isfinite(y_coh).any() else 1.0
+        position = np.full(state.labels.shape[0], -1, dtype=np.int64)
+        position[clustered] = np.arange(clustered.size)
+    for c in examined.tolist():
         members = state.members(state.cluster_ids[c])
-        x = state.embeddings[members].astype(np.float64)
-        part, core = _robust_split(x, min_part_size)
+        y = y_all[position[members]]
+        part, core = _robust_split(y, min_part_size)
         if part is None:
             continue
-        figures = _split_figures(x[core], part[core], floor, unit)
+        x = state.embeddings[members].astype(np.float64)
         ids = state.face_ids[members]
         rows.append({"cluster_id": state.cluster_ids[c], "size": int(members.size),
-                     "size_a": int((~part).sum()), "size_b": int(part.sum()), **figures,
+                     "size_a": int((~part).sum()), "size_b": int(part.sum()),
+                     "score": _split_score(y[core], part[core], y_floor, typical),
+                     **_split_figures(x[core], part[core]),
                      "n_outliers": int((~core).sum()),
                      "faces_a": tuple(str(f) for f in ids[~part]),
                      "faces_b": tuple(str(f) for f in ids[part])})
@@ -412,5 +457,6 @@ def suggest_splits(state: Any, *, top: int | None = None, min_size: int = 6,
         frame = frame.head(top)
     frame.insert(0, "rank", np.arange(1, len(frame) + 1, dtype=np.int64))
     frame["cluster_id"] = frame["cluster_id"].astype("str")
-    frame.attrs.update(floor=floor, unit=unit)
+    frame.attrs.update(floor=floor, whitened_floor=y_floor,
+                       spread_ratio=whitening.spread_ratio)
     return frame
