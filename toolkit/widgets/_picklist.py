@@ -64,10 +64,16 @@ class MirroredChoice:
         finally:
             self._quiet = False
 
+    def _is_listed(self, value: Any) -> bool:
+        try:
+            return value in self._listed
+        except TypeError:  # an unhashable value is never an option
+            return False
+
     def _shown(self, value: Any) -> Any:
         if self.multiple:
-            return tuple(v for v in (value or ()) if _hashable(v) and v in self._listed)
-        return value if _hashable(value) and value in self._listed else None
+            return tuple(v for v in (value or ()) if self._is_listed(v))
+        return value if self._is_listed(value) else None
 
     def set_options(self, options: Sequence[tuple[str, Any]], value: Any) -> None:
         """Replace the options and show ``value`` (what of it is listed)."""
@@ -87,11 +93,3 @@ class MirroredChoice:
         if self.widget.value != shown:
             with self._quietly():
                 self.widget.value = shown
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True

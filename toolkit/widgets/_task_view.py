@@ -15,6 +15,7 @@ import pandas as pd
 from .. import plots
 from ..errors import RecordError
 from ..io import task_transitions
+from ..plots._inputs import require_frame
 from ._html import alert, cell_text, field_table, html_table, json_block, note
 from ._render import new_figure
 
@@ -37,27 +38,15 @@ _TABLE_COLUMNS = ["provider", "task_id", "task_type", "status", "state", "start_
                   "end_time", "duration", "progress", "code", "message", "user_data", "batch_id"]
 
 
-def _require(frame: Any, columns: Sequence[str], arg: str, expected: str) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise RecordError("object", f"`{arg}` is not a DataFrame", field=arg,
-                          expected=expected, got=type(frame).__name__)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise RecordError("object", f"`{arg}` has no column {missing[0]!r}", field=missing[0],
-                          expected=f"{expected} with columns {list(columns)}",
-                          got=[str(c) for c in frame.columns])
-    return frame
-
-
 def check_tasks(tasks: Any, *, arg: str = "tasks") -> pd.DataFrame:
     """``tasks`` if it is a tasks frame (:func:`toolkit.read_tasks`), else a RecordError."""
-    return _require(tasks, _TASK_COLUMNS, arg, "a tasks frame (read_tasks)")
+    return require_frame(tasks, _TASK_COLUMNS, arg=arg, expected="a tasks frame (read_tasks)")
 
 
 def check_history(history: Any) -> pd.DataFrame:
     """``history`` if it is a task history frame, else a RecordError."""
-    return _require(history, _HISTORY_COLUMNS, "history",
-                    "a task history frame (read_task_history)")
+    return require_frame(history, _HISTORY_COLUMNS, arg="history",
+                         expected="a task history frame (read_task_history)")
 
 
 def _values(tasks: pd.DataFrame, column: str) -> pd.Series:
