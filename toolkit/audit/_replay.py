@@ -171,7 +171,9 @@ def _truth_present(state: ClusterState) -> bool:
     return "identity" in state.faceset.faces.columns
 
 
-def _impact_columns(impact: Any) -> dict[str, Any]:
+def impact_columns(impact: Any) -> dict[str, Any]:
+    """The figure columns of ``AuditResult.merges`` for one MergeImpact (the audit and the
+    merge audit dashboard's preview show the same figures)."""
     cross = impact.cross_similarity_mean
     median = impact.cross_similarity_median
     row = {
@@ -312,7 +314,7 @@ def audit_merges(faces: Any, tasks: Any, *, thresholds: Thresholds | Mapping[str
             continue
         levels = data_levels(current)
         judged = judge(impact, levels, cuts)
-        row.update(_impact_columns(impact))
+        row.update(impact_columns(impact))
         row.update(stranger_level=levels.stranger, same_level=judged["same_level"],
                    score=judged["score"], verdict=judged["verdict"], reasons=judged["reasons"])
         if outcome == "applied":

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .. import plots
 from ..audit import Thresholds
-from ..audit._replay import _impact_columns
+from ..audit._replay import impact_columns
 from ..audit._verdict import DataLevels, data_levels, judge
 from ..clustering import ClusterState, Ledger
 from ..quality import MergeImpact, compare_to_truth, merge_impact, silhouette_score
@@ -112,7 +112,7 @@ def preview_pick(state: ClusterState, to: str, froms: Sequence[str], *,
     impact = merge_impact(state, to, list(froms))
     levels = data_levels(state)
     judged = judge(impact, levels, thresholds)
-    figures = {**_impact_columns(impact), "stranger_level": levels.stranger,
+    figures = {**impact_columns(impact), "stranger_level": levels.stranger,
                "same_level": judged["same_level"], "score": judged["score"]}
     return PickPreview(impact.to, tuple(impact.froms), impact, levels, judged["verdict"],
                        tuple(judged["reasons"]), figures, pick_cluster_table(impact, state))
