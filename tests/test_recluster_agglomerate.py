@@ -112,12 +112,12 @@ def test_neighbor_pairs_are_unique_and_ordered():
 
 
 def test_graph_pair_similarities_are_the_linkage_of_two_faces_bit_for_bit():
-    from toolkit.reclustering._agglomerate import _linkage, _Sums
+    from toolkit.reclustering._agglomerate import _Agglomerator
     from toolkit.reclustering._graph import neighbour_graph
 
     x = _blobs(seed=4)
     graph = neighbour_graph(x, 5)
-    own = _linkage(_Sums(x), np.ones(len(x)), graph.pairs[:, 0], graph.pairs[:, 1])
+    own = _Agglomerator(x, 0.0).links(graph.pairs[:, 0], graph.pairs[:, 1])
     assert np.array_equal(graph.pair_similarities, own)
     assert graph.pairs.tolist() == neighbor_pairs(graph.indices).tolist()
 
@@ -141,14 +141,19 @@ def test_pair_similarities_must_match_the_pairs():
 
 
 def test_reciprocal_best_breaks_ties_by_the_smaller_name():
-    from toolkit.reclustering._agglomerate import _reciprocal_best
+    from toolkit.reclustering._agglomerate import _Agglomerator
 
     # Edges 0-1 (0.5), 1-2 (0.5), 2-3 (0.9). Cluster 1 ties between 0 and 2 at 0.5 and
     # takes 0, the smaller name; 2 and 3 pick each other. Both pairs are mutual.
-    u, v = np.array([0, 1, 2]), np.array([1, 2, 3])
-    a, b, s = _reciprocal_best(u, v, np.array([0.5, 0.5, 0.9]), 4)
+    agg = _Agglomerator(SQUARE, 0.0)
+    agg.set_edges(np.array([0, 1, 2]), np.array([1, 2, 3]), np.array([0.5, 0.5, 0.9]))
+    a, b, s = agg.best_pairs()
     assert a.tolist() == [0, 2] and b.tolist() == [1, 3]
     assert s.tolist() == [0.5, 0.9]
+    assert agg.n_exact == 0  # every link was exact already
+    # Named the other way round, 1 still takes the smaller name.
+    agg.set_edges(np.array([1, 0, 2]), np.array([2, 1, 3]), np.array([0.5, 0.5, 0.9]))
+    assert agg.best_pairs()[0].tolist() == [0, 2]
 
 
 def test_unique_pairs_point_at_each_pairs_first_entry():
@@ -163,12 +168,25 @@ def test_unique_pairs_point_at_each_pairs_first_entry():
 
 # ---- the lazy links: the same merges as recomputing every link ---------------------------
 
+def _reciprocal_best(u, v, sim, n):
+    """Pairs ``a < b`` that are each other's best edge (highest link, then smaller name)."""
+    best_sim = np.full(n, -np.inf)
+    np.maximum.at(best_sim, u, sim)
+    np.maximum.at(best_sim, v, sim)
+    best = np.full(n, n)
+    np.minimum.at(best, u[sim == best_sim[u]], v[sim == best_sim[u]])
+    np.minimum.at(best, v[sim == best_sim[v]], u[sim == best_sim[v]])
+    mutual = np.flatnonzero((best[u] == v) & (best[v] == u))
+    mutual = mutual[np.argsort(u[mutual], kind="stable")]
+    return u[mutual], v[mutual], sim[mutual]
+
+
 def _eager_average_linkage(x, pairs, threshold, *, cohesion_ratio=None, floor=0.0,
                            refresh_neighbors=None):
     """The reference: every link of a merged cluster recomputed from the float64 sums
-    after every round (with the same dot-product routine and the same rounds)."""
-    from toolkit.reclustering._agglomerate import _reciprocal_best
-    from toolkit.reclustering._knn import pair_dots
+    after every round (with the same dot-product routine and the same rounds), in
+    plain NumPy."""
+    from toolkit.reclustering._dots import pair_dots
 
     n = x.shape[0]
     sums, sizes, parent = x.astype(np.float64), np.ones(n), np.arange(n)
@@ -177,7 +195,7 @@ def _eager_average_linkage(x, pairs, threshold, *, cohesion_ratio=None, floor=0.
         return pair_dots(sums, sums, a, b) / (sizes[a] * sizes[b])
 
     def cohesion(c):
-        sq = np.einsum("ij,ij->i", sums[c], sums[c])
+        sq = pair_dots(sums, sums, c, c)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(sizes[c] > 1, (sq - sizes[c]) / (sizes[c] * (sizes[c] - 1)), np.nan)
 
@@ -252,7 +270,7 @@ def test_merges_equal_recomputing_every_link_bit_for_bit(seed, threshold, ratio)
 @settings(deadline=None, max_examples=25)
 @given(st.integers(0, 10_000), st.floats(-0.2, 0.6), st.sampled_from([None, 0.5]))
 def test_every_estimated_link_lies_in_its_interval(seed, threshold, ratio):
-    # After every contraction, each link not computed exactly must be within its
+    # After every round's merges, each link not computed exactly must be within its
     # proven interval of the value the sums give; the merges equal the reference.
     from toolkit.reclustering import _agglomerate
     from toolkit.reclustering._graph import neighbour_graph
@@ -260,17 +278,18 @@ def test_every_estimated_link_lies_in_its_interval(seed, threshold, ratio):
     x = _blobs(n_per=10, k=6, dim=6, spread=0.9, seed=seed)
     graph = neighbour_graph(x, 4)
     checked = []
-    original = _agglomerate._Links.contract
+    original = _agglomerate._Agglomerator.merge
 
-    def contract(self, a, b, old_sizes):
-        original(self, a, b, old_sizes)
-        rough = np.flatnonzero(self.err > 0)
-        exact = _agglomerate._linkage(self.sums, self.sizes, self.u[rough], self.v[rough])
-        assert np.all(np.abs(exact - self.sim[rough]) <= self.err[rough])
+    def merge(self, a, b):
+        original(self, a, b)
+        u, v, sim, err = self.edges()
+        rough = np.flatnonzero(err > 0)
+        exact = self.links(u[rough], v[rough])
+        assert np.all(np.abs(exact - sim[rough]) <= err[rough])
         checked.append(rough.size)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_agglomerate._Links, "contract", contract)
+        mp.setattr(_agglomerate._Agglomerator, "merge", merge)
         agg = average_linkage(x, graph.pairs, threshold, cohesion_ratio=ratio, floor=0.0,
                               refresh_neighbors=4)
     ref = _eager_average_linkage(x, graph.pairs, threshold, cohesion_ratio=ratio, floor=0.0,
@@ -279,65 +298,70 @@ def test_every_estimated_link_lies_in_its_interval(seed, threshold, ratio):
     assert sum(checked) > 0  # intervals were really put to the test
 
 
-def _links(x, pairs, threshold):
-    from toolkit.reclustering._agglomerate import _linkage, _Links, _Sums
+def _agglomerator(x, pairs, threshold):
+    from toolkit.reclustering._agglomerate import _Agglomerator
 
-    sums, sizes = _Sums(x), np.ones(len(x))
+    agg = _Agglomerator(x, threshold)
     u, v = pairs[:, 0], pairs[:, 1]
-    return _Links(u, v, _linkage(sums, sizes, u, v), sums, sizes, threshold)
-
-
-def _merge(links, a, b):
-    a, b = np.array([a]), np.array([b])
-    links.settle_around(a, b)
-    old = links.sizes.copy()
-    links.sums.merge(a, b)
-    links.sizes[a] += links.sizes[b]
-    links.contract(a, b, old)
+    agg.set_edges(u, v, agg.links(u, v))
+    return agg
 
 
 def test_a_link_both_parts_know_is_estimated_not_recomputed():
     # a=(1,0), b=(0.8,0.6) merge; c=(0.6,0.8) has an edge to both: the union's link
     # to c is the mean of 0.6 and 0.96 = 0.78, known to within rounding, so it is
     # not computed again.
-    from toolkit.reclustering._agglomerate import _linkage
-
     x = np.array([[1, 0], [0.8, 0.6], [0.6, 0.8]])
-    links = _links(x, np.array([[0, 1], [0, 2], [1, 2]]), 0.5)
-    _merge(links, 0, 1)
-    assert links.n_exact == 0
-    assert links.u.tolist() == [0] and links.v.tolist() == [2]
-    assert links.sim[0] == pytest.approx(0.78)
-    assert 0 < links.err[0] < 1e-10
-    exact = _linkage(links.sums, links.sizes, links.u, links.v)
-    assert abs(exact[0] - links.sim[0]) <= links.err[0]
+    agg = _agglomerator(x, np.array([[0, 1], [0, 2], [1, 2]]), 0.5)
+    agg.merge(np.array([0]), np.array([1]))
+    u, v, sim, err = agg.edges()
+    assert agg.n_exact == 0
+    assert u.tolist() == [0] and v.tolist() == [2]
+    assert sim[0] == pytest.approx(0.78)
+    assert 0 < err[0] < 1e-10
+    assert abs(agg.links(u, v)[0] - sim[0]) <= err[0]
 
 
 def test_a_link_with_an_unknown_part_is_bounded_then_computed_at_the_threshold():
     # Only b-c is an edge (0.96); a-c (0.6) is unknown to the union {a, b}: its link
-    # to c lies in [(0.96 - 1) / 2, (0.96 + 1) / 2]. That holds the threshold 0.7,
-    # so before the union merges again the link is computed: 0.78, kept.
+    # to c lies in [(0.96 - 1) / 2, (0.96 + 1) / 2]. That holds the threshold 0.7, so
+    # before it can be taken as the union's best it is computed: 0.78, kept, merged.
     x = np.array([[1, 0], [0.8, 0.6], [0.6, 0.8], [-1, 0]])
-    links = _links(x, np.array([[0, 1], [1, 2]]), 0.7)
-    _merge(links, 0, 1)
-    assert links.n_exact == 0
-    assert links.sim[0] - links.err[0] == pytest.approx(-0.02, abs=1e-9)
-    assert links.sim[0] + links.err[0] == pytest.approx(0.98, abs=1e-9)
-    links.settle_around(np.array([0]), np.array([3]))
-    assert links.n_exact == 1 and links.err[0] == 0
-    assert links.sim[0] == pytest.approx(0.78)
+    agg = _agglomerator(x, np.array([[0, 1], [1, 2]]), 0.7)
+    agg.merge(np.array([0]), np.array([1]))
+    _, _, sim, err = agg.edges()
+    assert agg.n_exact == 0
+    assert sim[0] - err[0] == pytest.approx(-0.02, abs=1e-9)
+    assert sim[0] + err[0] == pytest.approx(0.98, abs=1e-9)
+    a, b, s = agg.best_pairs()
+    assert agg.n_exact == 1 and agg.edges()[3][0] == 0
+    assert (a.tolist(), b.tolist()) == ([0], [2])
+    assert s[0] == pytest.approx(0.78)
+
+
+def test_a_bounded_link_below_the_threshold_is_computed_and_dropped():
+    # As above with the threshold at 0.9: the union's link to c (0.78) may be above
+    # 0.9 by its interval, so it is kept; computed, it falls below and goes.
+    x = np.array([[1, 0], [0.8, 0.6], [0.6, 0.8], [-1, 0]])
+    agg = _agglomerator(x, np.array([[0, 1], [1, 2]]), 0.9)
+    agg.merge(np.array([0]), np.array([1]))
+    assert agg.m == 1
+    a, _, _ = agg.best_pairs()
+    assert a.size == 0 and agg.m == 0 and agg.n_exact == 1
 
 
 def test_sums_live_in_a_pool_that_reuses_merged_away_rows():
-    from toolkit.reclustering._agglomerate import _Sums
+    from toolkit.reclustering._agglomerate import _Agglomerator
 
     x = _blobs(n_per=4, k=2, dim=3)
-    sums = _Sums(x)
-    sums.merge(np.array([0, 2]), np.array([1, 3]))   # {0,1} and {2,3}
-    sums.merge(np.array([0]), np.array([2]))         # {0,1,2,3}: the row of 2 is freed
-    sums.merge(np.array([4]), np.array([5]))         # {4,5} takes the freed row
-    assert sums._used == 2
+    agg = _Agglomerator(x, 0.0)
+    agg.merge(np.array([0, 2]), np.array([1, 3]))   # {0,1} and {2,3}
+    agg.merge(np.array([0]), np.array([2]))         # {0,1,2,3}: the row of 2 is freed
+    agg.merge(np.array([4]), np.array([5]))         # {4,5} takes the freed row
+    assert agg.counters.tolist() == [0, 2]          # no free row, 2 rows used
     x64 = x.astype(np.float64)
     expected = np.stack([x64[0] + x64[1] + (x64[2] + x64[3]), x64[4] + x64[5], x64[6]])
-    assert np.array_equal(sums.rows(np.array([0, 4, 6])), expected)
-    assert sums.sq[0] == pytest.approx(expected[0] @ expected[0])
+    assert np.array_equal(agg.rows(np.array([0, 4, 6])), expected)
+    assert agg.sq[0] == pytest.approx(expected[0] @ expected[0])
+    assert agg.sizes[[0, 4, 6]].tolist() == [4.0, 2.0, 1.0]
+    assert agg.parent.tolist() == [0, 0, 0, 2, 4, 4, 6, 7]

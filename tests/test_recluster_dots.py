@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from toolkit.reclustering._dots import pair_dots, row_dots
+from toolkit.reclustering._dots import pair_dots
 
 
 @pytest.mark.parametrize("dim", [1, 7, 512, 1000])
@@ -32,10 +32,32 @@ def test_pairs_are_symmetric_and_float32_reads_as_its_float64_copy():
                           pair_dots(x.astype(np.float64), x.astype(np.float64), a, b))
 
 
-def test_row_dots_reads_rows_through_callbacks():
-    # 3 . 4 + 0 . 5 = 12 and 1 . 0 + 2 . 1 = 2: hand-worked.
+def _fixed_order_dot(a, b):
+    """The documented order: eight partial sums over positions t = j (mod 8) of
+    the whole blocks of 8, the rest added to the first, then paired up."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    end = len(a) - len(a) % 8
+    acc = [0.0] * 8
+    for t in range(end):
+        acc[t % 8] += float(a[t] * b[t])
+    for t in range(end, len(a)):
+        acc[0] += float(a[t] * b[t])
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
+@pytest.mark.parametrize("dim", [3, 8, 21, 512])
+def test_each_value_is_summed_in_the_documented_order(dim):
+    # Values of wildly different sizes make every other order round differently.
+    rng = np.random.default_rng(dim)
+    x = rng.standard_normal((6, dim)) * 10.0 ** rng.integers(-8, 9, (6, dim))
+    rows, cols = np.array([0, 1, 2, 3, 4]), np.array([5, 4, 3, 2, 1])
+    got = pair_dots(x, x, rows, cols)
+    assert got.tolist() == [_fixed_order_dot(x[i], x[j]) for i, j in zip(rows, cols)]
+
+
+def test_hand_worked_and_empty():
+    # 3 . 4 + 0 . 5 = 12 and 1 . 0 + 2 . 1 = 2.
     left = np.array([[3.0, 0.0], [1.0, 2.0]])
     right = np.array([[4.0, 5.0], [0.0, 1.0]])
-    out = row_dots(2, lambda s, e: left[s:e], lambda s, e: right[s:e])
-    assert out.tolist() == [12.0, 2.0]
-    assert row_dots(0, lambda s, e: left[s:e], lambda s, e: right[s:e]).shape == (0,)
+    assert pair_dots(left, right, np.array([0, 1]), np.array([0, 1])).tolist() == [12.0, 2.0]
+    assert pair_dots(left, right, np.array([], dtype=int), np.array([], dtype=int)).shape == (0,)

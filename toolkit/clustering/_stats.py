@@ -143,7 +143,7 @@ def check_unit_rows(embeddings: np.ndarray, face_ids: np.ndarray) -> None:
     for start in range(0, embeddings.shape[0], step):
         block = embeddings[start:start + step].astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
-            norms = np.sqrt((block * block).sum(axis=1))
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
         bad = ~(np.abs(norms - 1.0) <= UNIT_TOLERANCE)
         if bad.any():
             i = start + int(np.flatnonzero(bad)[0])

@@ -221,26 +221,19 @@ class _Screen:
         ``q0 + a`` (a block above the diagonal of a self search, read both ways
         in one pass). The candidates are kept under the row blocks ``row_key``
         and ``col_key`` (default ``q0`` and ``c0``) that :meth:`finish` ranks."""
+        from ._kernels import screen_block
+
         row_key = q0 if row_key is None else row_key
         col_key = c0 if col_key is None else col_key
         self._start(sims, q0, by_column=False)
-        rows_t = self.thresh[q0:q0 + sims.shape[0]]
-        mask = sims >= rows_t[:, None]
         if both:
             self._start(sims, c0, by_column=True)
-            cols_t = self.thresh[c0:c0 + sims.shape[1]]
-            mask |= sims >= cols_t[None, :]
-        flat = np.flatnonzero(mask)
-        if not flat.size:
-            return
-        a, b = np.divmod(flat, sims.shape[1])
-        vals = sims.ravel()[flat]
-        on_row = vals >= rows_t[a]
-        self._add(row_key, a[on_row] + q0, b[on_row] + c0, vals[on_row])
+        # A value read late is only a weaker bound (see the class notes).
+        ra, ca, va, rb, cb, vb = screen_block(sims, self.thresh[q0:q0 + sims.shape[0]],
+                                              self.thresh[c0:c0 + sims.shape[1]], both)
+        self._add(row_key, ra + q0, ca + c0, va)
         if both:
-            on_col = np.flatnonzero(vals >= cols_t[b])
-            on_col = on_col[np.argsort(b[on_col], kind="stable")]
-            self._add(col_key, b[on_col] + c0, a[on_col] + q0, vals[on_col])
+            self._add(col_key, rb + c0, cb + q0, vb)
 
     def _add(self, r0: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
         """Fold screened pairs of row block ``r0``, sorted by row then column, into
