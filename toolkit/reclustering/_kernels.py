@@ -132,24 +132,24 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
     n_exact = 0
     lo_top, best_sim, n_top, best, live = (scratch.low, scratch.high, scratch.count,
                                            scratch.best, scratch.mark)
-    flags = np.zeros(m, dtype=np.uint8)
-    drop = np.zeros(m, dtype=np.bool_)
+    flags = np.empty(m, dtype=np.uint8)
+    drop = np.empty(m, dtype=np.bool_)
+    all_top = False
     while True:
         inexact = False
         for e in range(m):
-            if err[e] > 0.0:
-                inexact = True
-                break
-        if not inexact:
-            for e in range(m):
-                flags[e] = 3
-            break
-        for e in range(m):
             lo = sim[e] - err[e]
+            inexact |= err[e] > 0.0
             if lo > lo_top[u[e]]:
                 lo_top[u[e]] = lo
             if lo > lo_top[v[e]]:
                 lo_top[v[e]] = lo
+        if not inexact:
+            for e in range(m):
+                lo_top[u[e]] = -np.inf
+                lo_top[v[e]] = -np.inf
+            all_top = True
+            break
         for e in range(m):
             hi = sim[e] + err[e]
             f = 0
@@ -165,11 +165,13 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
             flags[e] = f
         dropped = False
         for e in range(m):
+            a = u[e]
+            b = v[e]
+            lo_top[a] = -np.inf
+            lo_top[b] = -np.inf
             drop[e] = False
             if err[e] > 0.0:
                 f = flags[e]
-                a = u[e]
-                b = v[e]
                 unsure = (((f & 1) != 0 and live[a] and n_top[a] > 1)
                           or ((f & 2) != 0 and live[b] and n_top[b] > 1)
                           or (f == 3 and sim[e] - err[e] < threshold))
@@ -181,40 +183,40 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
                     if x < threshold:
                         drop[e] = True
                         dropped = True
-        for e in range(m):
-            lo_top[u[e]] = -np.inf
-            lo_top[v[e]] = -np.inf
-            n_top[u[e]] = 0
-            n_top[v[e]] = 0
-            live[u[e]] = False
-            live[v[e]] = False
         if not dropped:
             # Settling only narrows intervals, so the tops only shrink: the edges
             # flagged hold every top, and none has a rival left undecided.
             break
         # An edge dropped below the threshold may lower a cluster's top: look again.
+        for e in range(m):
+            n_top[u[e]] = 0
+            n_top[v[e]] = 0
+            live[u[e]] = False
+            live[v[e]] = False
         m = _compact(u, v, sim, err, m, drop)
-    # Each cluster's best among the top edges: the highest link, then the smaller name.
+    # Each cluster's best among the top edges: the highest link, then the smaller
+    # name (and the counts of the tops go back to zero).
     for e in range(m):
-        if flags[e]:
-            if sim[e] > best_sim[u[e]]:
-                best_sim[u[e]] = sim[e]
-            if sim[e] > best_sim[v[e]]:
-                best_sim[v[e]] = sim[e]
-    for e in range(m):
-        if flags[e]:
-            if sim[e] == best_sim[u[e]] and v[e] < best[u[e]]:
-                best[u[e]] = v[e]
-            if sim[e] == best_sim[v[e]] and u[e] < best[v[e]]:
-                best[v[e]] = u[e]
+        a = u[e]
+        b = v[e]
+        if not all_top:
+            n_top[a] = 0
+            n_top[b] = 0
+            live[a] = False
+            live[b] = False
+            if not flags[e]:
+                continue
+        x = sim[e]
+        if x > best_sim[a] or (x == best_sim[a] and b < best[a]):
+            best_sim[a] = x
+            best[a] = b
+        if x > best_sim[b] or (x == best_sim[b] and a < best[b]):
+            best_sim[b] = x
+            best[b] = a
+    at = np.empty(min(m, n), dtype=np.int64)
     count = 0
     for e in range(m):
-        if flags[e] and best[u[e]] == v[e] and best[v[e]] == u[e]:
-            count += 1
-    at = np.empty(count, dtype=np.int64)
-    count = 0
-    for e in range(m):
-        if flags[e] and best[u[e]] == v[e] and best[v[e]] == u[e]:
+        if (all_top or flags[e]) and best[u[e]] == v[e] and best[v[e]] == u[e]:
             at[count] = e
             count += 1
     for e in range(m):
@@ -223,7 +225,7 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
         best[u[e]] = n
         best[v[e]] = n
     # By ``a`` (each cluster is in one pair at most, so the order is total).
-    at = at[np.argsort(u[at])]
+    at = at[:count][np.argsort(u[at[:count]])]
     a = u[at]
     b = v[at]
     s = np.empty(count)
