@@ -299,3 +299,17 @@ def test_an_error_in_one_thread_stops_the_other_and_reaches_the_caller(monkeypat
         _knn.exact_neighbors(x, 5, memory_budget=4000)
     # 400 rows in blocks of 7: hundreds of blocks; the threads stopped after a few.
     assert len(calls) < 20
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-3, 1.0, 1e6, 1e20])
+def test_the_screen_bound_holds_the_largest_row_norm(scale):
+    # float32 rows: the bound is read from float32 sums of squares, inflated for their
+    # rounding; it must never be below the exact (float64) largest norm, nor far above.
+    from toolkit.reclustering._knn import _max_norm
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((300, 97)) * scale).astype(np.float32)
+    exact = float(np.sqrt(np.einsum("ij,ij->i", x.astype(np.float64), x.astype(np.float64)).max()))
+    got = _max_norm(x, "embeddings", 2**20)
+    assert exact <= got <= exact * (1 + 1e-5)
+    assert _max_norm(x.astype(np.float64), "embeddings", 2**20) == pytest.approx(exact, rel=1e-15)

@@ -327,25 +327,33 @@ def merge_round(u, v, sim, err, m, a, b, threshold, faces, pool, slot, free, cou
         rename[bi] = ai
         grown[ai] = True
 
-    # The edges of merged clusters, renamed; the parts' weights.
-    count = 0
-    for e in range(m):
-        if grown[rename[u[e]]] or grown[rename[v[e]]]:
-            count += 1
-    keys = np.empty(count, dtype=np.int64)
-    weight = np.empty(count)
-    w_sim = np.empty(count)
-    w_err = np.empty(count)
+    # The edges of merged clusters, renamed, with the parts' weights; the others
+    # stay. Each is filed under its "owner", a merged cluster at one of its ends
+    # (the lower name when both merged), by the owner's place in ``a``.
+    place = scratch.count
+    for i in range(k):
+        place[a[i]] = i + 1
+    own = np.empty(m, dtype=np.int64)
+    other = np.empty(m, dtype=np.int64)
+    weight = np.empty(m)
+    w_sim = np.empty(m)
+    w_err = np.empty(m)
     j = 0
     stay = 0
     for e in range(m):
         ru = rename[u[e]]
         rv = rename[v[e]]
         if grown[ru] or grown[rv]:
+            if ru == rv:
+                continue  # the merging pair's own edge folds onto itself: it goes
             lo = min(ru, rv)
             hi = max(ru, rv)
-            # The merging pair's own edge folds onto itself: it goes.
-            keys[j] = lo * n + hi if lo != hi else -1
+            if grown[lo]:
+                own[j] = place[lo] - 1
+                other[j] = hi
+            else:
+                own[j] = place[hi] - 1
+                other[j] = lo
             w = old_size[u[e]] * old_size[v[e]]
             weight[j] = w
             w_sim[j] = w * sim[e]
@@ -357,40 +365,64 @@ def merge_round(u, v, sim, err, m, a, b, threshold, faces, pool, slot, free, cou
             sim[stay] = sim[e]
             err[stay] = err[e]
             stay += 1
+    # By owner, in edge order within each (a counting sort).
+    start = np.zeros(k + 1, dtype=np.int64)
+    for t in range(j):
+        start[own[t] + 1] += 1
+    for i in range(k):
+        start[i + 1] += start[i]
+    order = np.empty(j, dtype=np.int64)
+    fill = start[:k].copy()
+    for t in range(j):
+        order[fill[own[t]]] = t
+        fill[own[t]] += 1
     # A missing part pair: any link up to the longest parts' means allow.
     for i in range(k):
         rho[a[i]] = max(rho[a[i]], rho[b[i]])
-    order = np.argsort(keys, kind="mergesort")
+    # Fold each owner's edges into one per neighbour: the weighted mean of the
+    # parts' links and its interval.
+    where = scratch.best
+    n_slots = np.empty(1, dtype=np.int64)
+    acc_other = np.empty(j, dtype=np.int64)
+    acc_w = np.empty(j)
+    acc_sim = np.empty(j)
+    acc_err = np.empty(j)
     m = stay
-    g = 0
-    while g < count:
-        key = keys[order[g]]
-        total_w = 0.0
-        mean = 0.0
-        spread = 0.0
-        h = g
-        while h < count and keys[order[h]] == key:
-            e = order[h]
-            total_w += weight[e]
-            mean += w_sim[e]
-            spread += w_err[e]
-            h += 1
-        g = h
-        if key < 0:
-            continue
-        lo = key // n
-        hi = key % n
-        total = sizes[lo] * sizes[hi]
-        missing = max(total - total_w, 0.0)
-        spread += missing * (rho[lo] * rho[hi])
-        value = mean / total
-        bound = spread / total * (1.0 + 16.0 * _U64) + 3.0 * eps
-        if value + bound >= threshold:
-            u[m] = lo
-            v[m] = hi
-            sim[m] = value
-            err[m] = bound
-            m += 1
+    for i in range(k):
+        g = a[i]
+        n_slots[0] = 0
+        for p in range(start[i], start[i + 1]):
+            t = order[p]
+            o = other[t]
+            q = where[o]
+            if q == n:
+                q = n_slots[0]
+                n_slots[0] += 1
+                where[o] = q
+                acc_other[q] = o
+                acc_w[q] = 0.0
+                acc_sim[q] = 0.0
+                acc_err[q] = 0.0
+            acc_w[q] += weight[t]
+            acc_sim[q] += w_sim[t]
+            acc_err[q] += w_err[t]
+        for q in range(n_slots[0]):
+            o = acc_other[q]
+            where[o] = n
+            lo = min(g, o)
+            hi = max(g, o)
+            total = sizes[lo] * sizes[hi]
+            missing = max(total - acc_w[q], 0.0)
+            spread = acc_err[q] + missing * (rho[lo] * rho[hi])
+            value = acc_sim[q] / total
+            bound = spread / total * (1.0 + 16.0 * _U64) + 3.0 * eps
+            if value + bound >= threshold:
+                u[m] = lo
+                v[m] = hi
+                sim[m] = value
+                err[m] = bound
+                m += 1
+        place[g] = 0
     for i in range(k):
         rho[a[i]] = np.sqrt(sq[a[i]]) / sizes[a[i]] * norm_factor + rho_slack
         grown[a[i]] = False

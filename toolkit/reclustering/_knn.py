@@ -81,13 +81,22 @@ def _check_embeddings(embeddings, name: str = "embeddings") -> np.ndarray:
 
 
 def _max_norm(x: np.ndarray, name: str, budget: int) -> float:
-    """Largest row norm, in float64, read in chunks."""
+    """An upper bound of the largest row norm (float64 arithmetic, or float32 with
+    its rounding bounded)."""
+    d = max(1, x.shape[1])
+    if x.dtype == np.float32 and x.size:
+        # float32 squares summed in float32, in any order: all terms are positive,
+        # so the computed value is at least (1 - gamma_(d+1)) times the exact one.
+        sq = float(np.einsum("ij,ij->i", x, x).max())
+        if np.isfinite(sq) and sq > 2.0**-100:  # no overflow, nothing lost to underflow
+            g = (d + 1) * _U32 / (1.0 - (d + 1) * _U32)
+            return float(np.sqrt(sq / (1.0 - g))) * (1.0 + 2.0**-50)
     # Chunks of about 1 MiB stay in cache (a budget-sized float64 copy of the
     # whole input would cost more in fresh memory than in arithmetic).
-    step = max(1, min(budget, 2**20) // (8 * max(1, x.shape[1])))
+    step = max(1, min(budget, 2**20) // (8 * d))
     sq = 0.0
     for start in range(0, x.shape[0], step):
-        block = x[start:start + step].astype(np.float64)
+        block = x[start:start + step].astype(np.float64, copy=False)
         sq = max(sq, float(np.einsum("ij,ij->i", block, block).max(initial=0.0)))
     if not np.isfinite(sq):
         raise ValueError(f"`{name}` have rows too long to multiply in float64 (a squared "
