@@ -261,9 +261,14 @@ def _refresh(agg: _Agglomerator, k: int, refused: dict[int, tuple[float, float]]
     sim = agg.links(u, v)
     keep = sim >= agg.threshold
     if refused:
-        sizes = agg.sizes
-        again = np.array([refused.get(i * n + j) == (float(sizes[i]), float(sizes[j]))
-                          for i, j in zip(u.tolist(), v.tolist())], dtype=bool)
+        # Refused pairs by key, with the sizes they had then.
+        keys = np.fromiter(refused, dtype=np.int64, count=len(refused))
+        then = np.array(list(refused.values()), dtype=np.float64).reshape(-1, 2)
+        order = np.argsort(keys)
+        keys, then = keys[order], then[order]
+        at = np.minimum(np.searchsorted(keys, u * n + v), keys.size - 1)
+        again = ((keys[at] == u * n + v) & (then[at, 0] == agg.sizes[u])
+                 & (then[at, 1] == agg.sizes[v]))
         keep &= ~again
     return u[keep], v[keep], sim[keep]
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 _U64 = float(np.finfo(np.float64).eps) / 2.0
 
@@ -99,6 +99,29 @@ def links_exact(faces, pool, slot, sizes, u, v):
     return out
 
 
+# Fewer links than this are computed on one thread (a parallel launch costs more).
+_PARALLEL_LINKS = 512
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _links_parallel(faces, pool, slot, sizes, u, v, at, out):
+    for i in prange(at.shape[0]):
+        out[i] = link(faces, pool, slot, sizes, u[at[i]], v[at[i]])
+
+
+@njit(nogil=True, cache=True)
+def _links_at(faces, pool, slot, sizes, u, v, at):
+    """:func:`link` of the edges ``at`` (on all threads when there are many: each
+    value is the same whichever thread computes it)."""
+    out = np.empty(at.shape[0])
+    if at.shape[0] >= _PARALLEL_LINKS:
+        _links_parallel(faces, pool, slot, sizes, u, v, at, out)
+    else:
+        for i in range(at.shape[0]):
+            out[i] = link(faces, pool, slot, sizes, u[at[i]], v[at[i]])
+    return out
+
+
 @njit(nogil=True, cache=True)
 def _compact(u, v, sim, err, m, drop):
     j = 0
@@ -134,6 +157,7 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
                                            scratch.best, scratch.mark)
     flags = np.empty(m, dtype=np.uint8)
     drop = np.empty(m, dtype=np.bool_)
+    todo = np.empty(m, dtype=np.int64)
     all_top = False
     while True:
         inexact = False
@@ -163,7 +187,7 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
                 live[u[e]] = True
                 live[v[e]] = True
             flags[e] = f
-        dropped = False
+        n_todo = 0
         for e in range(m):
             a = u[e]
             b = v[e]
@@ -172,17 +196,21 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
             drop[e] = False
             if err[e] > 0.0:
                 f = flags[e]
-                unsure = (((f & 1) != 0 and live[a] and n_top[a] > 1)
-                          or ((f & 2) != 0 and live[b] and n_top[b] > 1)
-                          or (f == 3 and sim[e] - err[e] < threshold))
-                if unsure:
-                    x = link(faces, pool, slot, sizes, a, b)
-                    sim[e] = x
-                    err[e] = 0.0
-                    n_exact += 1
-                    if x < threshold:
-                        drop[e] = True
-                        dropped = True
+                if (((f & 1) != 0 and live[a] and n_top[a] > 1)
+                        or ((f & 2) != 0 and live[b] and n_top[b] > 1)
+                        or (f == 3 and sim[e] - err[e] < threshold)):
+                    todo[n_todo] = e
+                    n_todo += 1
+        exact = _links_at(faces, pool, slot, sizes, u, v, todo[:n_todo])
+        n_exact += n_todo
+        dropped = False
+        for i in range(n_todo):
+            e = todo[i]
+            sim[e] = exact[i]
+            err[e] = 0.0
+            if exact[i] < threshold:
+                drop[e] = True
+                dropped = True
         if not dropped:
             # Settling only narrows intervals, so the tops only shrink: the edges
             # flagged hold every top, and none has a rival left undecided.
@@ -266,17 +294,23 @@ def merge_round(u, v, sim, err, m, a, b, threshold, faces, pool, slot, free, cou
         merging[a[i]] = True
         merging[b[i]] = True
     drop = np.zeros(m, dtype=np.bool_)
-    dropped = False
+    todo = np.empty(m, dtype=np.int64)
+    n_todo = 0
     for e in range(m):
         if ((merging[u[e]] or merging[v[e]]) and err[e] > 0.0
                 and sim[e] - err[e] < threshold):
-            x = link(faces, pool, slot, sizes, u[e], v[e])
-            sim[e] = x
-            err[e] = 0.0
-            n_exact += 1
-            if x < threshold:
-                drop[e] = True
-                dropped = True
+            todo[n_todo] = e
+            n_todo += 1
+    exact = _links_at(faces, pool, slot, sizes, u, v, todo[:n_todo])
+    n_exact += n_todo
+    dropped = False
+    for i in range(n_todo):
+        e = todo[i]
+        sim[e] = exact[i]
+        err[e] = 0.0
+        if exact[i] < threshold:
+            drop[e] = True
+            dropped = True
     for i in range(k):
         merging[a[i]] = False
         merging[b[i]] = False
