@@ -147,7 +147,7 @@ def test_reciprocal_best_breaks_ties_by_the_smaller_name():
     # takes 0, the smaller name; 2 and 3 pick each other. Both pairs are mutual.
     agg = _Agglomerator(SQUARE, 0.0)
     agg.set_edges(np.array([0, 1, 2]), np.array([1, 2, 3]), np.array([0.5, 0.5, 0.9]))
-    a, b, s = agg.best_pairs()
+    a, b, s, _, _ = agg.best_pairs()
     assert a.tolist() == [0, 2] and b.tolist() == [1, 3]
     assert s.tolist() == [0.5, 0.9]
     assert agg.n_exact == 0  # every link was exact already
@@ -333,7 +333,7 @@ def test_a_link_with_an_unknown_part_is_bounded_then_computed_at_the_threshold()
     assert agg.n_exact == 0
     assert sim[0] - err[0] == pytest.approx(-0.02, abs=1e-9)
     assert sim[0] + err[0] == pytest.approx(0.98, abs=1e-9)
-    a, b, s = agg.best_pairs()
+    a, b, s, _, _ = agg.best_pairs()
     assert agg.n_exact == 1 and agg.edges()[3][0] == 0
     assert (a.tolist(), b.tolist()) == ([0], [2])
     assert s[0] == pytest.approx(0.78)
@@ -346,7 +346,7 @@ def test_a_bounded_link_below_the_threshold_is_computed_and_dropped():
     agg = _agglomerator(x, np.array([[0, 1], [1, 2]]), 0.9)
     agg.merge(np.array([0]), np.array([1]))
     assert agg.m == 1
-    a, _, _ = agg.best_pairs()
+    a, _, _, _, _ = agg.best_pairs()
     assert a.size == 0 and agg.m == 0 and agg.n_exact == 1
 
 

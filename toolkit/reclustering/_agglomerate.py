@@ -213,25 +213,18 @@ class _Agglomerator:
         return self._k.links_exact(self.faces, self.pool, self.slot, self.sizes,
                                    np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
 
-    def cohesion(self, c: np.ndarray) -> np.ndarray:
-        """Mean similarity over pairs of distinct members, ``(||S||^2 - n) / (n (n - 1))``."""
-        n = self.sizes[c]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 1, (self.sq[c] - n) / (n * (n - 1)), np.nan)
-
-    def best_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def best_pairs(self, cohesion_ratio: float | None = None, floor: float = 0.0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The reciprocal best candidate pairs ``a < b`` at or above the threshold,
-        by ``a``, with their exact links (see :func:`._kernels.best_pairs`)."""
-        self.m, a, b, s, n_exact = self._k.best_pairs(
+        by ``a``, with their exact links, less those the cohesion guard refuses
+        (returned apart; their edges go). See :func:`._kernels.best_pairs`."""
+        guard = cohesion_ratio is not None
+        self.m, a, b, s, ra, rb, n_exact = self._k.best_pairs(
             self.u, self.v, self.sim, self.err, self.m, self.threshold,
-            self.faces, self.pool, self.slot, self.sizes, self.scratch)
+            self.faces, self.pool, self.slot, self.sizes, self.sq, guard,
+            float(cohesion_ratio) if guard else 0.0, float(floor), self.scratch)
         self.n_exact += n_exact
-        return a, b, s
-
-    def drop(self, a: np.ndarray, b: np.ndarray) -> None:
-        """Remove the edges ``(a[i], b[i])``, ``a[i] < b[i]``, each cluster in one pair at most."""
-        self.m = self._k.drop_pairs(self.u, self.v, self.sim, self.err, self.m, a, b,
-                                    self.scratch)
+        return a, b, s, ra, rb
 
     def merge(self, a: np.ndarray, b: np.ndarray) -> None:
         """Merge ``b[i]`` into ``a[i]`` and fold the edges (:func:`._kernels.merge_round`)."""
@@ -368,25 +361,15 @@ def average_linkage(embeddings: np.ndarray, pairs: np.ndarray, threshold: float,
             agg.set_edges(*_refresh(agg, refresh_neighbors, refused))
             if not agg.m:
                 break
-        a, b, s = agg.best_pairs()
+        a, b, s, ra, rb = agg.best_pairs(cohesion_ratio, floor)
+        if ra.size:
+            for i, j in zip(ra.tolist(), rb.tolist()):
+                refused[i * n + j] = (float(sizes[i]), float(sizes[j]))
         if not a.size:
-            if agg.m:  # pragma: no cover - the best pair overall is always mutual
+            if agg.m and not ra.size:  # pragma: no cover - the best pair overall is mutual
                 raise RuntimeError("average_linkage found no reciprocal pair; please report this")
-            continue  # every edge left was below the threshold
-        if cohesion_ratio is not None:
-            both = (sizes[a] > 1) & (sizes[b] > 1)
-            if both.any():
-                ref = np.sqrt(np.clip(agg.cohesion(a) - floor, 0.0, None)
-                              * np.clip(agg.cohesion(b) - floor, 0.0, None))
-                no = both & ~(s - floor >= cohesion_ratio * ref)
-                if no.any():
-                    for i, j in zip(a[no].tolist(), b[no].tolist()):
-                        refused[i * n + j] = (float(sizes[i]), float(sizes[j]))
-                    agg.drop(a[no], b[no])
-                    a, b, s = a[~no], b[~no], s[~no]
-                    if not a.size:
-                        continue
-        merges.append(np.stack([a, b, s, sizes[a], sizes[b]], axis=1))
+            continue  # every edge left was below the threshold, or refused
+        merges.append((a, b, s, sizes[a], sizes[b]))
         agg.merge(a, b)
         if progress is not None:
             progress.update(int(a.size))
@@ -400,5 +383,6 @@ def average_linkage(embeddings: np.ndarray, pairs: np.ndarray, threshold: float,
             break
         root = nxt
     _, labels = np.unique(root, return_inverse=True)
-    merge_arr = np.concatenate(merges) if merges else np.empty((0, 5), dtype=np.float64)
+    merge_arr = (np.column_stack([np.concatenate(col) for col in zip(*merges)]).astype(np.float64)
+                 if merges else np.empty((0, 5), dtype=np.float64))
     return Agglomeration(labels=labels.astype(np.int64), merges=merge_arr)

@@ -136,7 +136,8 @@ def _compact(u, v, sim, err, m, drop):
 
 
 @njit(nogil=True, cache=True)
-def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
+def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, sq, guard, ratio, floor,
+               scratch):
     """The reciprocal best pairs among the first ``m`` edges, on exact links.
 
     A cluster's top edges are those whose interval reaches the highest lower
@@ -147,9 +148,15 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
     may lie below the threshold. Computed links below the threshold are
     dropped, and the tops looked at again.
 
-    Returns ``(m, a, b, s, n_exact)``: the live edges left, the pairs ``a < b``
-    sorted by ``a`` with their exact links ``s``, and the links computed.
-    ``scratch``: see :func:`new_scratch`; left as it came.
+    With ``guard``, a pair of two clusters of two faces or more is refused
+    unless ``s - floor >= ratio * sqrt((coh_a - floor)+ (coh_b - floor)+)``
+    (``coh`` a cluster's mean similarity between its own faces, from ``sq``):
+    its edge goes.
+
+    Returns ``(m, a, b, s, ra, rb, n_exact)``: the live edges left, the pairs
+    ``a < b`` to merge, sorted by ``a``, with their exact links ``s``, the
+    refused pairs, and the links computed. ``scratch``: see
+    :func:`new_scratch`; left as it came.
     """
     n = sizes.shape[0]
     n_exact = 0
@@ -257,6 +264,8 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
     a = u[at]
     b = v[at]
     s = np.empty(count)
+    refuse = np.zeros(count, dtype=np.bool_)
+    n_refused = 0
     for i in range(count):
         e = at[i]
         if err[e] > 0.0:
@@ -265,7 +274,24 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, scratch):
             err[e] = 0.0
             n_exact += 1
         s[i] = sim[e]
-    return m, a, b, s, n_exact
+        na = sizes[a[i]]
+        nb = sizes[b[i]]
+        if guard and na > 1.0 and nb > 1.0:
+            coh_a = (sq[a[i]] - na) / (na * (na - 1.0))
+            coh_b = (sq[b[i]] - nb) / (nb * (nb - 1.0))
+            ref = np.sqrt(max(coh_a - floor, 0.0) * max(coh_b - floor, 0.0))
+            if not s[i] - floor >= ratio * ref:
+                refuse[i] = True
+                n_refused += 1
+    if not n_refused:
+        return m, a, b, s, a[:0], b[:0], n_exact
+    for e in range(m):
+        drop[e] = False
+    for i in range(count):
+        drop[at[i]] = refuse[i]
+    m = _compact(u, v, sim, err, m, drop)
+    keep = ~refuse
+    return m, a[keep], b[keep], s[keep], a[refuse], b[refuse], n_exact
 
 
 @njit(nogil=True, cache=True)
@@ -462,20 +488,6 @@ def merge_round(u, v, sim, err, m, a, b, threshold, faces, pool, slot, free, cou
         grown[a[i]] = False
         rename[b[i]] = b[i]
     return m, n_exact
-
-
-@njit(nogil=True, cache=True)
-def drop_pairs(u, v, sim, err, m, a, b, scratch):
-    """Remove the edges ``(a[i], b[i])`` (each cluster in one pair at most); returns ``m``."""
-    partner = scratch.rename
-    for i in range(a.shape[0]):
-        partner[a[i]] = b[i]
-    drop = np.zeros(m, dtype=np.bool_)
-    for e in range(m):
-        drop[e] = partner[u[e]] == v[e]
-    for i in range(a.shape[0]):
-        partner[a[i]] = a[i]
-    return _compact(u, v, sim, err, m, drop)
 
 
 @njit(nogil=True, cache=True)
