@@ -25,10 +25,12 @@ candidate and no cohesion guard must equal scikit-learn's average linkage, and
 ``nearest_neighbors`` must equal a float64 brute force.
 
 ``recluster`` runs its neighbour search on two threads (one BLAS thread each)
-and long lists of exact dot products on two; the baselines use what
+and large batches of exact links on all cores; the baselines use what
 scikit-learn uses (BLAS threads for the distance products). The CPUs this
 process may use are printed first: the figures depend on them and on what else
-the machine runs.
+the machine runs. ``recluster``'s compiled loops (numba) are loaded before any
+timing: the exactness check and the threshold grid run first. Their one-time
+compilation after an install (seconds) is not in the figures.
 
 Run ``python benchmarks/eval_clustering.py`` (about 10 minutes on 2 cores),
 ``--quick`` (small sizes, seconds) or ``--only generated`` (the data sets

@@ -365,3 +365,36 @@ def test_sums_live_in_a_pool_that_reuses_merged_away_rows():
     assert agg.sq[0] == pytest.approx(expected[0] @ expected[0])
     assert agg.sizes[[0, 4, 6]].tolist() == [4.0, 2.0, 1.0]
     assert agg.parent.tolist() == [0, 0, 0, 2, 4, 4, 6, 7]
+
+
+def test_large_passes_on_all_cores_give_the_same_merges():
+    # 2,400 faces: the early rounds compute thousands of links in one pass, which
+    # run on all cores (above 512); the merges must still be the reference's.
+    from toolkit.reclustering._graph import neighbour_graph
+
+    x = _blobs(n_per=40, k=60, dim=24, spread=0.8, seed=11)
+    graph = neighbour_graph(x, 10)
+    agg = average_linkage(x, graph.pairs, 0.2, cohesion_ratio=0.6, floor=0.0,
+                          refresh_neighbors=10)
+    ref = _eager_average_linkage(x, graph.pairs, 0.2, cohesion_ratio=0.6, floor=0.0,
+                                 refresh_neighbors=10)
+    assert np.array_equal(agg.merges, ref)
+
+
+def test_the_rounds_give_their_scratch_back_as_they_found_it():
+    from toolkit.reclustering import _kernels
+    from toolkit.reclustering._agglomerate import _Agglomerator
+
+    x = _blobs(n_per=15, k=8, dim=12, spread=0.7, seed=2)
+    agg = _agglomerator(x, _all_pairs(x), 0.3)
+    fresh = _kernels.new_scratch(len(x))
+    rounds = 0
+    while agg.m:
+        a, b, _, _, _ = agg.best_pairs(0.6, 0.0)
+        if a.size:
+            agg.merge(a, b)
+        rounds += 1
+        for name in ("low", "high", "count", "best", "mark", "rename"):
+            assert np.array_equal(getattr(agg.scratch, name), getattr(fresh, name)), name
+    assert rounds > 3
+    assert isinstance(agg, _Agglomerator)

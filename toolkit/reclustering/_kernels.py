@@ -20,10 +20,17 @@ reordering anything.
 The rounds. :func:`best_pairs` and :func:`merge_round` are the two halves of
 one round of ``_agglomerate.average_linkage`` (see the notes of that module for
 what the links and their intervals are): the first finds the reciprocal best
-candidate pairs, computing exactly only the links a decision turns on; the
-second merges them and folds the merged clusters' edges. The edges are four
-arrays ``u < v``, ``sim``, ``err`` of which the first ``m`` are live; both
-functions compact them in place and return the new ``m``.
+candidate pairs, computing exactly only the links a decision turns on, and
+applies the cohesion guard; the second merges them and folds the merged
+clusters' edges. The edges are four arrays ``u < v``, ``sim``, ``err`` of which
+the first ``m`` are live; both functions compact them in place and return the
+new ``m``. The links a pass needs are gathered first and computed together,
+on all cores when there are many (``prange``): each value is the same
+whichever thread computes it.
+
+The screen. :func:`screen_block` is the scan of the neighbour search
+(``_knn``): which float32 values of a block pass the rows' (and columns')
+thresholds.
 """
 
 from __future__ import annotations
@@ -123,6 +130,22 @@ def _links_at(faces, pool, slot, sizes, u, v, at):
 
 
 @njit(nogil=True, cache=True)
+def _settle(u, v, sim, err, at, threshold, faces, pool, slot, sizes, drop):
+    """Compute the links of edges ``at`` exactly; mark those below the threshold in
+    ``drop`` (and say whether any was)."""
+    exact = _links_at(faces, pool, slot, sizes, u, v, at)
+    dropped = False
+    for i in range(at.shape[0]):
+        e = at[i]
+        sim[e] = exact[i]
+        err[e] = 0.0
+        if exact[i] < threshold:
+            drop[e] = True
+            dropped = True
+    return dropped
+
+
+@njit(nogil=True, cache=True)
 def _compact(u, v, sim, err, m, drop):
     j = 0
     for e in range(m):
@@ -208,17 +231,9 @@ def best_pairs(u, v, sim, err, m, threshold, faces, pool, slot, sizes, sq, guard
                         or (f == 3 and sim[e] - err[e] < threshold)):
                     todo[n_todo] = e
                     n_todo += 1
-        exact = _links_at(faces, pool, slot, sizes, u, v, todo[:n_todo])
         n_exact += n_todo
-        dropped = False
-        for i in range(n_todo):
-            e = todo[i]
-            sim[e] = exact[i]
-            err[e] = 0.0
-            if exact[i] < threshold:
-                drop[e] = True
-                dropped = True
-        if not dropped:
+        if not _settle(u, v, sim, err, todo[:n_todo], threshold, faces, pool, slot, sizes,
+                       drop):
             # Settling only narrows intervals, so the tops only shrink: the edges
             # flagged hold every top, and none has a rival left undecided.
             break
@@ -327,16 +342,8 @@ def merge_round(u, v, sim, err, m, a, b, threshold, faces, pool, slot, free, cou
                 and sim[e] - err[e] < threshold):
             todo[n_todo] = e
             n_todo += 1
-    exact = _links_at(faces, pool, slot, sizes, u, v, todo[:n_todo])
     n_exact += n_todo
-    dropped = False
-    for i in range(n_todo):
-        e = todo[i]
-        sim[e] = exact[i]
-        err[e] = 0.0
-        if exact[i] < threshold:
-            drop[e] = True
-            dropped = True
+    dropped = _settle(u, v, sim, err, todo[:n_todo], threshold, faces, pool, slot, sizes, drop)
     for i in range(k):
         merging[a[i]] = False
         merging[b[i]] = False
