@@ -34,7 +34,11 @@ compilation after an install (seconds) is not in the figures.
 
 Run ``python benchmarks/eval_clustering.py`` (about 10 minutes on 2 cores),
 ``--quick`` (small sizes, seconds) or ``--only generated`` (the data sets
-whose name holds that text, e.g. just the 20,000 faces). Not run by CI.
+whose name holds that text, e.g. just the 20,000 faces). ``--faces FILE``
+adds a labelled faces file of your own -- real embeddings, which the bundled
+sets are not -- scored the same way (``--only FILE`` to run only it); the
+suggestion figures need its ``cluster_id`` column (a clustering to repair).
+Not run by CI.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from sklearn.cluster import HDBSCAN, AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
-from toolkit import FaceSet
+from toolkit import FaceSet, read_faces
 from toolkit.clustering import ClusterState
 from toolkit.quality import compare_to_truth
 from toolkit.reclustering import (estimate_threshold, nearest_neighbors, recluster,
@@ -64,6 +68,7 @@ GRID_POINTS = 31
 
 
 def datasets(quick: bool):
+    """The generated data sets: ``(name, generate_faces keywords)``."""
     small = (800, 40) if quick else (3000, 120)
     large = (3000, 120) if quick else (20_000, 800)
     yield "sample standard", dict(n_faces=small[0], n_identities=small[1], seed=0)
@@ -74,6 +79,20 @@ def datasets(quick: bool):
     yield "held-out seed 5 dim 128", dict(n_faces=small[0], n_identities=small[1], seed=5,
                                           dim=128)
     yield f"generated {large[0]:,}", dict(n_faces=large[0], n_identities=large[1], seed=3)
+
+
+def load_labelled(path: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """A user's faces file (anything ``read_faces`` reads) with a ground truth.
+
+    Faces without an identity are left out (they cannot be scored).
+    """
+    faces = read_faces(path)
+    frame = faces.faces
+    if "identity" not in frame.columns or not frame["identity"].notna().any():
+        raise SystemExit(f"{path}: no 'identity' column (the true person of each face) to "
+                         f"score against; columns are {list(frame.columns)}")
+    keep = frame["identity"].notna().to_numpy()
+    return frame[keep].reset_index(drop=True), faces.embeddings[keep]
 
 
 def timed(func, repeats: int):
@@ -248,6 +267,10 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, one timing run")
     parser.add_argument("--only", default="", metavar="TEXT",
                         help="run only the data sets whose name contains TEXT")
+    parser.add_argument("--faces", action="append", default=[], metavar="FILE",
+                        help="also evaluate on this faces file (Parquet or NPZ, as read_faces "
+                             "reads it) with an 'identity' column, e.g. your own real "
+                             "embeddings; repeatable (--only FILE runs only it)")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else 3
     try:
@@ -260,10 +283,12 @@ def main(argv=None) -> int:
     print(f"CPUs available: {cpus}; BLAS: {blas}")
     exactness_check(args.quick)
     rows, sugg, knn = [], [], []
-    for name, kw in datasets(args.quick):
+    sources = [(name, lambda kw=kw: generate_faces(**kw)) for name, kw in datasets(args.quick)]
+    sources += [(f"file {path}", lambda path=path: load_labelled(path)) for path in args.faces]
+    for name, load in sources:
         if args.only not in name:
             continue
-        frame, x = generate_faces(**kw)
+        frame, x = load()
         print(f"\n== {name}: {len(x):,} faces, dim {x.shape[1]} ==", flush=True)
         part = evaluate(name, frame, x, repeats)
         for r in part:
@@ -281,7 +306,7 @@ def main(argv=None) -> int:
               f"{base['seconds'] / ours['seconds_default']:.1f}); "
               f"ARI(toolkit, sklearn average) {ours['ari_vs_sklearn_average']:.4f}")
         rows += part
-        if not name.startswith("generated"):
+        if not name.startswith("generated") and frame["cluster_id"].notna().any():
             sugg.append(suggestions(name, frame, x))
         else:
             knn_exactness_check(x, 800 if args.quick else 3000)
