@@ -159,8 +159,9 @@ def recluster(faces: Any, *, threshold: float | None = None, method: str = "grap
     is inside (``cohesion_ratio``), which keeps look-alike siblings apart
     while lone low-quality faces still find their cluster.
     Memory is O(n k + n d); no faces x faces matrix is built. The loops run
-    compiled (numba); the first call after an install compiles them (about
-    8 s, then cached on disk), later processes load them in about 0.5 s.
+    compiled (numba); the first call after an install compiles them (8 to
+    18 s on the 2-core machines measured, then cached on disk), later
+    processes load them in 0.5 to 1 s.
 
     Parameters
     ----------
