@@ -32,7 +32,7 @@ the machine runs. ``recluster``'s compiled loops (numba) are loaded before any
 timing: the exactness check and the threshold grid run first. Their one-time
 compilation after an install (seconds) is not in the figures.
 
-Run ``python benchmarks/eval_clustering.py`` (about 10 minutes on 2 cores),
+Run ``python benchmarks/eval_clustering.py`` (10 to 15 minutes on 2 cores),
 ``--quick`` (small sizes, seconds) or ``--only generated`` (the data sets
 whose name holds that text, e.g. just the 20,000 faces). ``--faces FILE``
 adds a labelled faces file of your own -- real embeddings, which the bundled
