@@ -306,15 +306,15 @@ def main(argv=None) -> int:
               f"{base['seconds'] / ours['seconds_default']:.1f}); "
               f"ARI(toolkit, sklearn average) {ours['ari_vs_sklearn_average']:.4f}")
         rows += part
-        if not name.startswith("generated") and frame["cluster_id"].notna().any():
-            sugg.append(suggestions(name, frame, x))
-        else:
+        if name.startswith("generated"):
             knn_exactness_check(x, 800 if args.quick else 3000)
             knn.append(knn_timing(name, x, repeats))
             r = knn[-1]
             print(f"  neighbour search alone: toolkit {r['toolkit_seconds']:.2f} s, scikit-learn "
                   f"brute {r['sklearn_brute_seconds']:.2f} s (x{r['speedup']:.1f}); same "
                   f"neighbour sets {r['same_neighbour_sets']:.4%}", flush=True)
+        elif FaceSet(frame, x).clustered.any():  # a clustering to suggest repairs for
+            sugg.append(suggestions(name, frame, x))
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 220, "display.max_columns", 30,
                            "display.float_format", "{:.4f}".format):
